@@ -1,0 +1,52 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+let package = Package(
+    name: "GradNormIR",
+    products: [
+        .library(name: "GradNormIR", targets: ["GradNormIR"]),
+        .library(name: "TransformerLite", targets: ["TransformerLite"]),
+        .executable(name: "gradnormir", targets: ["gradnormir"]),
+        .executable(name: "bench", targets: ["bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // OpenBLAS (cblas) and LAPACKE, reached only through TransformerLite/BLAS.swift.
+        .systemLibrary(name: "CShims", path: "CShims"),
+        .target(
+            name: "TransformerLite",
+            dependencies: ["CShims"],
+            path: "Sources/TransformerLite"),
+        .target(
+            name: "GradNormIR",
+            dependencies: ["TransformerLite"],
+            path: "Sources/GradNormIR"),
+        .executableTarget(
+            name: "gradnormir",
+            dependencies: [
+                "GradNormIR",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/gradnormir"),
+        .executableTarget(
+            name: "bench",
+            dependencies: ["GradNormIR", "TransformerLite"],
+            path: "Benchmarks/bench"),
+        // Float64 references and fixture helpers shared by the test targets; not shipped.
+        .target(
+            name: "TestSupport",
+            dependencies: ["TransformerLite"],
+            path: "Tests/TestSupport"),
+        .testTarget(
+            name: "TransformerLiteTests",
+            dependencies: ["TransformerLite", "TestSupport"],
+            path: "Tests/TransformerLiteTests"),
+        .testTarget(
+            name: "GradNormIRTests",
+            dependencies: ["GradNormIR", "TransformerLite", "TestSupport"],
+            path: "Tests/GradNormIRTests",
+            resources: [.copy("Fixtures")]),
+    ]
+)

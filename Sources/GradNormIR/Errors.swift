@@ -1,0 +1,37 @@
+/// Every error a user can cause: bad files, bad JSON, bad checkpoints, bad input text.
+/// The description names the file, the line or the tensor, so a person can act on it.
+public enum GradNormIRError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// A file or folder that should exist does not.
+    case fileNotFound(path: String)
+    /// A file exists but could not be read or written.
+    case io(path: String, reason: String)
+    /// A JSON document or a JSON line is malformed (line is 1-based, nil for whole files).
+    case malformedJSON(path: String, line: Int?, reason: String)
+    /// Bytes that are not valid UTF-8 (line is 1-based, nil for whole files).
+    case invalidUTF8(path: String, line: Int?)
+    /// A checkpoint that is corrupt or does not match its config (tensor named when known).
+    case checkpoint(path: String, tensor: String?, reason: String)
+    /// A vocabulary or tokenizer configuration problem.
+    case tokenizer(path: String, reason: String)
+    /// Anything else the user passed that cannot be used (empty document, bad option value, …).
+    case invalidInput(String)
+
+    public var description: String {
+        switch self {
+        case .fileNotFound(let path):
+            return "\(path): no such file or directory"
+        case .io(let path, let reason):
+            return "\(path): \(reason)"
+        case .malformedJSON(let path, let line, let reason):
+            return "\(path)\(line.map { ":\($0)" } ?? ""): malformed JSON: \(reason)"
+        case .invalidUTF8(let path, let line):
+            return "\(path)\(line.map { ":\($0)" } ?? ""): invalid UTF-8"
+        case .checkpoint(let path, let tensor, let reason):
+            return "\(path)\(tensor.map { ": tensor '\($0)'" } ?? ""): \(reason)"
+        case .tokenizer(let path, let reason):
+            return "\(path): \(reason)"
+        case .invalidInput(let reason):
+            return reason
+        }
+    }
+}

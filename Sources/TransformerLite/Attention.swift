@@ -1,0 +1,107 @@
+import Foundation
+
+/// Where one sequence sits in a packed batch: rows `start ..< start + length` of every (n, ·)
+/// activation, and `H·length²` floats from `probsOffset` in the attention-probability buffer.
+public struct SequenceSpan: Sendable, Equatable {
+    public let start: Int
+    public let length: Int
+    public let probsOffset: Int
+}
+
+/// Multi-head scaled dot-product self-attention over packed sequences (Vaswani et al. 2017 §3.2).
+///
+/// `qkv` (n, 3C) holds, per token, the query, key and value projections side by side; head h
+/// uses columns `h·d ..< (h+1)·d` of each part (d = C/H). Each sequence attends only to its own
+/// tokens, which is exactly what a key-padding mask achieves on a padded batch — without computing
+/// the padded rows at all. Per sequence and head:
+///   S = Q_h·K_hᵀ / √d (T, T),  P = softmax_row(S),  ctx_h = P·V_h (T, d).
+public enum Attention {
+    /// - Parameters:
+    ///   - ctx: (n, C) attention output before the output projection.
+    ///   - probs: saved softmax probabilities, `H·T²` floats per sequence at its `probsOffset`.
+    ///   - qkv: (n, 3C).
+    public static func forward(
+        ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+        qkv: UnsafePointer<Float>, spans: [SequenceSpan], dim C: Int, heads H: Int
+    ) {
+        let d = C / H
+        let scale = 1 / Float(d).squareRoot()
+        for span in spans {
+            let T = span.length
+            let base = qkv + span.start * 3 * C
+            for h in 0..<H {
+                let p = probs + span.probsOffset + h * T * T
+                // S = scale · Q_h K_hᵀ  (T×d · d×T)
+                BLAS.gemm(transA: false, transB: true, m: T, n: T, k: d, alpha: scale,
+                          a: base + h * d, lda: 3 * C, b: base + C + h * d, ldb: 3 * C,
+                          beta: 0, c: p, ldc: T)
+                softmaxRows(p, rows: T, cols: T)
+                // ctx_h = P · V_h  (T×T · T×d), written into columns h·d..<(h+1)·d of ctx.
+                BLAS.gemm(transA: false, transB: false, m: T, n: d, k: T,
+                          a: p, lda: T, b: base + 2 * C + h * d, ldb: 3 * C,
+                          beta: 0, c: ctx + span.start * C + h * d, ldc: C)
+            }
+        }
+    }
+
+    /// Backward, accumulating into `dqkv` (n, 3C). `scratch` needs `maxT²` floats.
+    ///
+    /// With G = dctx_h:  dP = G·V_hᵀ,  dV_h += Pᵀ·G,
+    ///   dS = P ⊙ (dP − rowsum(dP ⊙ P))           (softmax backward),
+    ///   dQ_h += (dS·K_h)/√d,  dK_h += (dSᵀ·Q_h)/√d.
+    public static func backward(
+        dqkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+        dctx: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+        spans: [SequenceSpan], dim C: Int, heads H: Int
+    ) {
+        let d = C / H
+        let scale = 1 / Float(d).squareRoot()
+        for span in spans {
+            let T = span.length
+            let base = qkv + span.start * 3 * C
+            let dbase = dqkv + span.start * 3 * C
+            let g = dctx + span.start * C
+            for h in 0..<H {
+                let p = probs + span.probsOffset + h * T * T
+                let dp = scratch
+                // dP = G · V_hᵀ
+                BLAS.gemm(transA: false, transB: true, m: T, n: T, k: d,
+                          a: g + h * d, lda: C, b: base + 2 * C + h * d, ldb: 3 * C,
+                          beta: 0, c: dp, ldc: T)
+                // dV_h += Pᵀ · G
+                BLAS.gemm(transA: true, transB: false, m: T, n: d, k: T,
+                          a: p, lda: T, b: g + h * d, ldb: C,
+                          beta: 1, c: dbase + 2 * C + h * d, ldc: 3 * C)
+                // Softmax backward in place: dS = P ⊙ (dP − Σ_j dP⊙P).
+                for r in 0..<T {
+                    let pr = p + r * T, dr = dp + r * T
+                    var dot: Float = 0
+                    for j in 0..<T { dot += pr[j] * dr[j] }
+                    for j in 0..<T { dr[j] = pr[j] * (dr[j] - dot) }
+                }
+                // dQ_h += scale · dS · K_h
+                BLAS.gemm(transA: false, transB: false, m: T, n: d, k: T, alpha: scale,
+                          a: dp, lda: T, b: base + C + h * d, ldb: 3 * C,
+                          beta: 1, c: dbase + h * d, ldc: 3 * C)
+                // dK_h += scale · dSᵀ · Q_h
+                BLAS.gemm(transA: true, transB: false, m: T, n: d, k: T, alpha: scale,
+                          a: dp, lda: T, b: base + h * d, ldb: 3 * C,
+                          beta: 1, c: dbase + C + h * d, ldc: 3 * C)
+            }
+        }
+    }
+
+    /// Numerically stable softmax of each row of a (rows, cols) matrix, in place.
+    @inlinable
+    public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        for r in 0..<rows {
+            let row = x + r * cols
+            var mx = -Float.infinity
+            for j in 0..<cols { mx = max(mx, row[j]) }
+            var s: Float = 0
+            for j in 0..<cols { let e = expf(row[j] - mx); row[j] = e; s += e }
+            let inv = 1 / s
+            for j in 0..<cols { row[j] *= inv }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import CShims
+
+/// The only place in the package that calls BLAS or LAPACK.
+///
+/// Convention (STYLE.md §4): weights are stored (out, in) row-major and a linear layer is
+/// `Y = X·Wᵀ + b`; its backward is `dX += dY·W` and `dW += dYᵀ·X`. Every call converts `Int`
+/// to `Int32` and checks leading dimensions with `precondition` (programmer errors).
+public enum BLAS {
+    /// Sets the number of OpenBLAS threads used by every later call (process-wide).
+    public static func setThreads(_ n: Int) {
+        precondition(n >= 1, "BLAS thread count must be >= 1")
+        openblas_set_num_threads(Int32(n))
+    }
+
+    /// The number of threads OpenBLAS will use.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// The kernel family OpenBLAS selected for this CPU (e.g. "Cooperlake"), for reports.
+    public static var coreName: String {
+        guard let p = openblas_get_corename() else { return "unknown" }
+        return String(cString: p)
+    }
+
+    /// The OpenBLAS build configuration string, for reports.
+    public static var config: String {
+        guard let p = openblas_get_config() else { return "unknown" }
+        return String(cString: p)
+    }
+
+    /// General row-major single-precision product:
+    /// `C (m×n, ldc) = alpha · op(A) · op(B) + beta · C`, where `op(A)` is m×k and `op(B)` is k×n.
+    /// `A` is stored m×k (lda ≥ k) when not transposed and k×m (lda ≥ m) when transposed; same for B.
+    @inline(__always)
+    public static func gemm(
+        transA: Bool, transB: Bool,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "gemm: negative dimension")
+        precondition(lda >= max(1, transA ? m : k), "gemm: lda \(lda) too small")
+        precondition(ldb >= max(1, transB ? k : n), "gemm: ldb \(ldb) too small")
+        precondition(ldc >= max(1, n), "gemm: ldc \(ldc) too small")
+        precondition(m <= Int(Int32.max) && n <= Int(Int32.max) && k <= Int(Int32.max) && lda <= Int(Int32.max)
+                     && ldb <= Int(Int32.max) && ldc <= Int(Int32.max), "gemm: dimension exceeds Int32")
+        if m == 0 || n == 0 { return }
+        cblas_sgemm(CblasRowMajor,
+                    transA ? CblasTrans : CblasNoTrans,
+                    transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k),
+                    alpha, a, Int32(lda), b, Int32(ldb),
+                    beta, c, Int32(ldc))
+    }
+
+    /// Linear forward, `Y (n×out) = X (n×in) · Wᵀ + b`, with W stored (out, in).
+    /// Overwrites Y. `bias` may be nil.
+    public static func linearForward(
+        y: UnsafeMutablePointer<Float>,
+        x: UnsafePointer<Float>,
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        rows n: Int, inDim: Int, outDim: Int
+    ) {
+        var beta: Float = 0
+        if let bias {
+            // Broadcast the bias into every row, then accumulate the product on top (beta = 1).
+            for r in 0..<n { (y + r * outDim).update(from: bias, count: outDim) }
+            beta = 1
+        }
+        gemm(transA: false, transB: true, m: n, n: outDim, k: inDim,
+             a: x, lda: inDim, b: weight, ldb: inDim, beta: beta, c: y, ldc: outDim)
+    }
+
+    /// Linear backward, accumulating: `dX += dY·W`, `dW += dYᵀ·X`, `db += Σ_rows dY`.
+    /// Any of `dX`, `dW`, `dB` may be nil to skip it.
+    public static func linearBackward(
+        dX: UnsafeMutablePointer<Float>?, dW: UnsafeMutablePointer<Float>?, dB: UnsafeMutablePointer<Float>?,
+        dY: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        rows n: Int, inDim: Int, outDim: Int
+    ) {
+        if let dX {
+            gemm(transA: false, transB: false, m: n, n: inDim, k: outDim,
+                 a: dY, lda: outDim, b: weight, ldb: inDim, beta: 1, c: dX, ldc: inDim)
+        }
+        if let dW {
+            gemm(transA: true, transB: false, m: outDim, n: inDim, k: n,
+                 a: dY, lda: outDim, b: x, ldb: inDim, beta: 1, c: dW, ldc: inDim)
+        }
+        if let dB {
+            for r in 0..<n {
+                let row = dY + r * outDim
+                for j in 0..<outDim { dB[j] += row[j] }
+            }
+        }
+    }
+
+    /// Solves `A·X = B` for symmetric positive-definite `A` (n×n, row-major, overwritten by its
+    /// Cholesky factor) and `B` (n×nrhs, overwritten by X). Returns LAPACK's `info` (0 = success,
+    /// > 0 = not positive definite).
+    public static func choleskySolve(
+        a: UnsafeMutablePointer<Double>, n: Int, b: UnsafeMutablePointer<Double>, nrhs: Int
+    ) -> Int {
+        precondition(n >= 1 && nrhs >= 1)
+        let info = LAPACKE_dposv(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(n), Int32(nrhs),
+                                 a, Int32(n), b, Int32(nrhs))
+        return Int(info)
+    }
+}

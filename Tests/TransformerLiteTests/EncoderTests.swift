@@ -1,0 +1,108 @@
+import XCTest
+import TestSupport
+@testable import TransformerLite
+
+/// The whole encoder on a tiny random configuration: Float32 forward against the Float64
+/// reference, and the backward pass against finite differences of the reference loss.
+final class EncoderTests: XCTestCase {
+    static func tinyConfig(pooling: EncoderConfig.Pooling = .mean, normalize: Bool = true) -> EncoderConfig {
+        EncoderConfig(vocabSize: 23, hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 24,
+                      maxPositions: 12, typeVocabSize: 2, layerNormEps: 1e-12, pooling: pooling, normalize: normalize)
+    }
+
+    /// Random parameters: LayerNorm gains near 1, everything else uniform in ±0.4.
+    static func randomParameters(_ layout: ParameterLayout, seed: UInt64) -> [Double] {
+        var rng = TestRNG(seed: seed)
+        var p = rng.array(layout.count, scale: 0.4)
+        for slot in layout.tensors where slot.name.hasSuffix("LayerNorm.weight") {
+            for i in slot.offset..<(slot.offset + slot.count) { p[i] = 1 + p[i] * 0.5 }
+        }
+        return p
+    }
+
+    let sequences = [[1, 5, 7, 2, 9], [4], [3, 3, 8, 15, 22, 0, 11, 2, 6], [1, 2, 3]]
+
+    func testForwardMatchesFloat64Reference() {
+        for (pooling, normalize) in [(EncoderConfig.Pooling.mean, true), (.cls, false)] {
+            let layout = ParameterLayout(config: Self.tinyConfig(pooling: pooling, normalize: normalize))
+            let p = Self.randomParameters(layout, seed: 11)
+            let enc = Encoder(layout: layout, parameters: FlatBuffer(p.floats))
+            let out = enc.embed(sequences)
+            var worst = 0.0
+            for (s, seq) in sequences.enumerated() {
+                let ref = Ref.encode(seq, params: p, layout: layout)
+                worst = max(worst, zip(out[s], ref).map { abs(Double($0) - $1) }.max()!)
+            }
+            XCTAssertLessThan(worst, 1e-5, "pooling \(pooling) normalize \(normalize)")
+        }
+    }
+
+    func testPackingSavingAndRepeatsGiveIdenticalOutputs() {
+        let layout = ParameterLayout(config: Self.tinyConfig())
+        let enc = Encoder(layout: layout, parameters: FlatBuffer(Self.randomParameters(layout, seed: 12).floats))
+        let together = enc.embed(sequences)
+        let again = enc.embed(sequences)
+        XCTAssertEqual(together, again, "same inputs must give bit-identical outputs")
+        for (s, seq) in sequences.enumerated() {
+            let alone = enc.embed([seq])[0]
+            let diff = zip(alone, together[s]).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(diff, 1e-6, "sequence \(s) packed with others differs from alone")
+        }
+        enc.forward(PackedBatch(sequences, heads: 2), saveForBackward: true)
+        XCTAssertEqual(enc.outputRows(), together)
+    }
+
+    func testBackwardMatchesFiniteDifferences() {
+        for (pooling, normalize) in [(EncoderConfig.Pooling.mean, true), (.cls, false)] {
+            let layout = ParameterLayout(config: Self.tinyConfig(pooling: pooling, normalize: normalize))
+            let p = Self.randomParameters(layout, seed: 13)
+            var rng = TestRNG(seed: 14)
+            let C = layout.config.hiddenSize
+            let r = rng.array(sequences.count * C)
+            // L = Σ_s r_s · emb_s
+            func loss(_ q: [Double]) -> Double {
+                var s = 0.0
+                for (i, seq) in sequences.enumerated() {
+                    let e = Ref.encode(seq, params: q, layout: layout)
+                    for j in 0..<C { s += r[i * C + j] * e[j] }
+                }
+                return s
+            }
+            let enc = Encoder(layout: layout, parameters: FlatBuffer(p.floats))
+            enc.forward(PackedBatch(sequences, heads: layout.config.numHeads), saveForBackward: true)
+            let grads = FlatBuffer(count: layout.count)
+            let dOut = r.floats
+            enc.backward(dOutput: dOut, into: grads, freezePositions: false)
+
+            // Check 12 entries of every tensor (all of a small one), including used embedding rows.
+            var indices: [Int] = []
+            for slot in layout.tensors {
+                for _ in 0..<min(12, slot.count) { indices.append(slot.offset + rng.int(slot.count)) }
+            }
+            let usedRow = layout.embeddings.word + 5 * C
+            indices += Array(usedRow..<(usedRow + C))
+            let fd = Ref.finiteDifference(loss, at: p, indices: indices)
+            let analytic = indices.map { Double(grads[$0]) }
+            let err = Ref.normalizedError(analytic, fd)
+            XCTAssertLessThan(err, 1e-4, "pooling \(pooling) normalize \(normalize): normalised error \(err)")
+            // Per tensor too, so one wrong small tensor cannot hide behind large ones.
+            for slot in layout.tensors {
+                let sel = indices.enumerated().filter { $0.element >= slot.offset && $0.element < slot.offset + slot.count }
+                let a = sel.map { analytic[$0.offset] }, f = sel.map { fd[$0.offset] }
+                if f.map(abs).max()! > 1e-8 {
+                    XCTAssertLessThan(Ref.normalizedError(a, f), 1e-3, slot.name)
+                }
+            }
+
+            // Accumulation: a second backward doubles the gradient; frozen positions get none.
+            let first = grads.toArray()
+            enc.backward(dOutput: dOut, into: grads, freezePositions: true)
+            let pos = layout.embeddings.position
+            let posCount = layout.config.maxPositions * C
+            for i in stride(from: 0, to: layout.count, by: 7) {
+                let expected = (i >= pos && i < pos + posCount) ? first[i] : 2 * first[i]
+                XCTAssertEqual(grads[i], expected, accuracy: 1e-6 * max(1, abs(expected)))
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import XCTest
+import TestSupport
+@testable import TransformerLite
+
+/// Each Float32 kernel against its Float64 reference (forward), and each backward against central
+/// finite differences of the Float64 reference of `L = Σ r ⊙ f(x)` for a random r.
+/// Thresholds: forward max |Δ| ≤ 1e-5 (relative to O(1) values); gradients normalised error ≤ 1e-4.
+final class KernelTests: XCTestCase {
+    let fwdTol = 1e-5
+    let gradTol = 1e-4
+
+    func maxAbsDiff(_ a: [Float], _ b: [Double]) -> Double {
+        zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
+    }
+    func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map(*).reduce(0, +) }
+
+    func testLinearForwardAndBackward() {
+        var rng = TestRNG(seed: 1)
+        let n = 5, inDim = 7, outDim = 6
+        let x = rng.array(n * inDim), w = rng.array(outDim * inDim, scale: 0.5), b = rng.array(outDim)
+        var y = [Float](repeating: 0, count: n * outDim)
+        let xf = x.floats, wf = w.floats, bf = b.floats
+        BLAS.linearForward(y: &y, x: xf, weight: wf, bias: bf, rows: n, inDim: inDim, outDim: outDim)
+        XCTAssertLessThan(maxAbsDiff(y, Ref.linear(x, w, b, n: n, inDim: inDim, outDim: outDim)), fwdTol)
+
+        let r = rng.array(n * outDim)
+        // Accumulation: start the gradients from a non-zero value and subtract it afterwards.
+        var dX = [Float](repeating: 0.25, count: n * inDim), dW = [Float](repeating: 0.25, count: w.count)
+        var dB = [Float](repeating: 0.25, count: outDim)
+        BLAS.linearBackward(dX: &dX, dW: &dW, dB: &dB, dY: r.floats, x: xf, weight: wf, rows: n, inDim: inDim, outDim: outDim)
+        let fdX = Ref.finiteDifference({ self.dot(r, Ref.linear($0, w, b, n: n, inDim: inDim, outDim: outDim)) }, at: x, indices: Array(x.indices))
+        let fdW = Ref.finiteDifference({ self.dot(r, Ref.linear(x, $0, b, n: n, inDim: inDim, outDim: outDim)) }, at: w, indices: Array(w.indices))
+        let fdB = Ref.finiteDifference({ self.dot(r, Ref.linear(x, w, $0, n: n, inDim: inDim, outDim: outDim)) }, at: b, indices: Array(b.indices))
+        XCTAssertLessThan(Ref.normalizedError(dX.doubles.map { $0 - 0.25 }, fdX), gradTol)
+        XCTAssertLessThan(Ref.normalizedError(dW.doubles.map { $0 - 0.25 }, fdW), gradTol)
+        XCTAssertLessThan(Ref.normalizedError(dB.doubles.map { $0 - 0.25 }, fdB), gradTol)
+    }
+
+    func testLayerNormForwardAndBackward() {
+        var rng = TestRNG(seed: 2)
+        let n = 4, C = 9
+        let x = rng.array(n * C, scale: 2), g = rng.array(C).map { 1 + $0 * 0.5 }, b = rng.array(C)
+        var y = [Float](repeating: 0, count: n * C), mean = [Float](repeating: 0, count: n), rstd = mean
+        LayerNorm.forward(out: &y, mean: &mean, rstd: &rstd, input: x.floats, weight: g.floats, bias: b.floats, rows: n, dim: C, eps: 1e-12)
+        XCTAssertLessThan(maxAbsDiff(y, Ref.layerNorm(x, g, b, n: n, c: C, eps: 1e-12)), fwdTol)
+
+        let r = rng.array(n * C)
+        var dX = [Float](repeating: 0, count: n * C), dG = [Float](repeating: 0, count: C), dB = dG
+        LayerNorm.backward(dInput: &dX, dWeight: &dG, dBias: &dB, dOut: r.floats, input: x.floats, mean: mean, rstd: rstd,
+                           weight: g.floats, rows: n, dim: C)
+        let f = { (x: [Double], g: [Double], b: [Double]) in self.dot(r, Ref.layerNorm(x, g, b, n: n, c: C, eps: 1e-12)) }
+        XCTAssertLessThan(Ref.normalizedError(dX.doubles, Ref.finiteDifference({ f($0, g, b) }, at: x, indices: Array(x.indices))), gradTol)
+        XCTAssertLessThan(Ref.normalizedError(dG.doubles, Ref.finiteDifference({ f(x, $0, b) }, at: g, indices: Array(g.indices))), gradTol)
+        XCTAssertLessThan(Ref.normalizedError(dB.doubles, Ref.finiteDifference({ f(x, g, $0) }, at: b, indices: Array(b.indices))), gradTol)
+    }
+
+    func testGELUForwardAndBackward() {
+        var rng = TestRNG(seed: 3)
+        // Cover the tails and the origin as well as random points.
+        let x = rng.array(40, scale: 4) + [-8, -3, -1e-3, 0, 1e-3, 3, 8]
+        var y = [Float](repeating: 0, count: x.count)
+        GELU.forward(out: &y, input: x.floats, count: x.count)
+        XCTAssertLessThan(maxAbsDiff(y, Ref.gelu(x)), fwdTol)
+        let r = rng.array(x.count)
+        var dX = [Float](repeating: 0, count: x.count)
+        GELU.backward(dInput: &dX, input: x.floats, dOut: r.floats, count: x.count)
+        let fd = Ref.finiteDifference({ self.dot(r, Ref.gelu($0)) }, at: x, indices: Array(x.indices))
+        XCTAssertLessThan(Ref.normalizedError(dX.doubles, fd), gradTol)
+    }
+
+    func testAttentionForwardAndBackwardOnPackedSequences() {
+        var rng = TestRNG(seed: 4)
+        let C = 8, H = 2
+        let lengths = [3, 1, 5]
+        let batch = PackedBatch(lengths.map { Array(repeating: 0, count: $0) }, heads: H)
+        let n = batch.tokenCount
+        let qkv = rng.array(n * 3 * C)
+        var ctx = [Float](repeating: 0, count: n * C)
+        var probs = [Float](repeating: 0, count: H * batch.squaredLengths)
+        Attention.forward(ctx: &ctx, probs: &probs, qkv: qkv.floats, spans: batch.spans, dim: C, heads: H)
+        func ref(_ q: [Double]) -> [Double] {
+            var out: [Double] = []
+            for s in batch.spans {
+                out += Ref.attention(Array(q[(s.start * 3 * C)..<((s.start + s.length) * 3 * C)]), t: s.length, c: C, heads: H)
+            }
+            return out
+        }
+        XCTAssertLessThan(maxAbsDiff(ctx, ref(qkv)), fwdTol)
+
+        let r = rng.array(n * C)
+        var dqkv = [Float](repeating: 0, count: n * 3 * C)
+        var scratch = [Float](repeating: 0, count: batch.maxLength * batch.maxLength)
+        Attention.backward(dqkv: &dqkv, scratch: &scratch, dctx: r.floats, qkv: qkv.floats, probs: probs,
+                           spans: batch.spans, dim: C, heads: H)
+        let fd = Ref.finiteDifference({ self.dot(r, ref($0)) }, at: qkv, indices: Array(qkv.indices))
+        XCTAssertLessThan(Ref.normalizedError(dqkv.doubles, fd), gradTol)
+    }
+
+    func testEmbeddingForwardAndSparseBackward() {
+        var rng = TestRNG(seed: 5)
+        let V = 6, P = 5, C = 4
+        let wte = rng.array(V * C), wpe = rng.array(P * C), wtt = rng.array(2 * C)
+        let batch = PackedBatch([[1, 3, 3], [5, 0]], heads: 1)
+        let n = batch.tokenCount
+        var out = [Float](repeating: 0, count: n * C)
+        Embedding.forward(out: &out, ids: batch.ids, positions: batch.positions, wte: wte.floats, wpe: wpe.floats,
+                          wtt: wtt.floats, tokens: n, dim: C)
+        var expected = [Double]()
+        for t in 0..<n {
+            for i in 0..<C {
+                expected.append(wte[Int(batch.ids[t]) * C + i] + wpe[Int(batch.positions[t]) * C + i] + wtt[i])
+            }
+        }
+        XCTAssertLessThan(maxAbsDiff(out, expected), fwdTol)
+
+        let r = rng.array(n * C)
+        var dWte = [Float](repeating: 0, count: V * C), dWpe = [Float](repeating: 0, count: P * C)
+        var dWtt = [Float](repeating: 0, count: 2 * C)
+        Embedding.backward(dWte: &dWte, dWpe: &dWpe, dWtt: &dWtt, dOut: r.floats, ids: batch.ids,
+                           positions: batch.positions, tokens: n, dim: C)
+        func f(_ wte: [Double], _ wpe: [Double], _ wtt: [Double]) -> Double {
+            var s = 0.0
+            for t in 0..<n { for i in 0..<C {
+                s += r[t * C + i] * (wte[Int(batch.ids[t]) * C + i] + wpe[Int(batch.positions[t]) * C + i] + wtt[i])
+            } }
+            return s
+        }
+        XCTAssertLessThan(Ref.normalizedError(dWte.doubles, Ref.finiteDifference({ f($0, wpe, wtt) }, at: wte, indices: Array(wte.indices))), gradTol)
+        XCTAssertLessThan(Ref.normalizedError(dWpe.doubles, Ref.finiteDifference({ f(wte, $0, wtt) }, at: wpe, indices: Array(wpe.indices))), gradTol)
+        XCTAssertLessThan(Ref.normalizedError(dWtt.doubles, Ref.finiteDifference({ f(wte, wpe, $0) }, at: wtt, indices: Array(wtt.indices))), gradTol)
+        // Sparse: rows of unused tokens (2 and 4) stay exactly zero.
+        XCTAssertEqual(Array(dWte[(2 * C)..<(3 * C)]), [Float](repeating: 0, count: C))
+        XCTAssertEqual(Array(dWte[(4 * C)..<(5 * C)]), [Float](repeating: 0, count: C))
+    }
+
+    func testPoolingAndNormalizeForwardAndBackward() {
+        var rng = TestRNG(seed: 6)
+        let C = 5
+        let batch = PackedBatch([[0, 0, 0], [0], [0, 0]], heads: 1)
+        let n = batch.tokenCount, S = batch.spans.count
+        let hidden = rng.array(n * C)
+        for mode in [EncoderConfig.Pooling.mean, .cls] {
+            func ref(_ h: [Double]) -> [Double] {
+                var out: [Double] = []
+                for s in batch.spans {
+                    var p = [Double](repeating: 0, count: C)
+                    for i in 0..<C {
+                        p[i] = mode == .cls ? h[s.start * C + i]
+                            : (s.start..<(s.start + s.length)).map { h[$0 * C + i] }.reduce(0, +) / Double(s.length)
+                    }
+                    out += Ref.l2normalize(p)
+                }
+                return out
+            }
+            var pooled = [Float](repeating: 0, count: S * C), out = pooled, norms = [Float](repeating: 0, count: S)
+            Pooling.forward(out: &pooled, hidden: hidden.floats, spans: batch.spans, dim: C, mode: mode)
+            L2Normalize.forward(out: &out, norms: &norms, input: pooled, rows: S, dim: C)
+            XCTAssertLessThan(maxAbsDiff(out, ref(hidden)), fwdTol)
+            let r = rng.array(S * C)
+            var dPooled = [Float](repeating: 0, count: S * C), dH = [Float](repeating: 0, count: n * C)
+            L2Normalize.backward(dInput: &dPooled, dOut: r.floats, out: out, norms: norms, rows: S, dim: C)
+            Pooling.backward(dHidden: &dH, dOut: dPooled, spans: batch.spans, dim: C, mode: mode)
+            let fd = Ref.finiteDifference({ self.dot(r, ref($0)) }, at: hidden, indices: Array(hidden.indices))
+            XCTAssertLessThan(Ref.normalizedError(dH.doubles, fd), gradTol, "\(mode)")
+        }
+    }
+
+    func testGemmTransposesAgainstNaiveProduct() {
+        var rng = TestRNG(seed: 7)
+        let m = 3, n = 4, k = 5
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = rng.array(m * k), b = rng.array(k * n)
+            var c = [Float](repeating: 1, count: m * n)
+            BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 2, a: a.floats, lda: ta ? m : k,
+                      b: b.floats, ldb: tb ? k : n, beta: 0.5, c: &c, ldc: n)
+            var expected = [Double](repeating: 0, count: m * n)
+            for i in 0..<m { for j in 0..<n {
+                var s = 0.0
+                for p in 0..<k { s += (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]) }
+                expected[i * n + j] = 2 * s + 0.5
+            } }
+            XCTAssertLessThan(maxAbsDiff(c, expected), fwdTol, "transA \(ta) transB \(tb)")
+        }
+    }
+}

@@ -20,16 +20,19 @@ public enum Attention {
     ///   - ctx: (n, C) attention output before the output projection.
     ///   - probs: saved softmax probabilities, `H·T²` floats per sequence at its `probsOffset`.
     ///   - qkv: (n, 3C).
+    /// The (sequence, head) pairs are shared among `Parallel.workers` threads, each running
+    /// single-threaded BLAS.
     public static func forward(
         ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
         qkv: UnsafePointer<Float>, spans: [SequenceSpan], dim C: Int, heads H: Int
     ) {
         let d = C / H
         let scale = 1 / Float(d).squareRoot()
-        for span in spans {
-            let T = span.length
-            let base = qkv + span.start * 3 * C
-            for h in 0..<H {
+        Parallel.balanced(costs: workCosts(spans, heads: H)) { _, items in
+            for item in items {
+                let span = spans[item / H], h = item % H
+                let T = span.length
+                let base = qkv + span.start * 3 * C
                 let p = probs + span.probsOffset + h * T * T
                 // S = scale · Q_h K_hᵀ  (T×d · d×T)
                 BLAS.gemm(transA: false, transB: true, m: T, n: T, k: d, alpha: scale,
@@ -44,26 +47,30 @@ public enum Attention {
         }
     }
 
-    /// Backward, accumulating into `dqkv` (n, 3C). `scratch` needs `maxT²` floats.
+    /// Backward, accumulating into `dqkv` (n, 3C). `scratch` needs `Parallel.workers · maxT²`
+    /// floats (see `scratchCount`).
     ///
     /// With G = dctx_h:  dP = G·V_hᵀ,  dV_h += Pᵀ·G,
     ///   dS = P ⊙ (dP − rowsum(dP ⊙ P))           (softmax backward),
     ///   dQ_h += (dS·K_h)/√d,  dK_h += (dSᵀ·Q_h)/√d.
     public static func backward(
-        dqkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+        dqkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutableBufferPointer<Float>,
         dctx: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
         spans: [SequenceSpan], dim C: Int, heads H: Int
     ) {
         let d = C / H
         let scale = 1 / Float(d).squareRoot()
-        for span in spans {
-            let T = span.length
-            let base = qkv + span.start * 3 * C
-            let dbase = dqkv + span.start * 3 * C
-            let g = dctx + span.start * C
-            for h in 0..<H {
+        let maxT = spans.map(\.length).max() ?? 0
+        precondition(scratch.count >= scratchCount(maxLength: maxT), "Attention.backward: scratch too small")
+        Parallel.balanced(costs: workCosts(spans, heads: H)) { worker, items in
+            let dp = scratch.baseAddress! + worker * maxT * maxT
+            for item in items {
+                let span = spans[item / H], h = item % H
+                let T = span.length
+                let base = qkv + span.start * 3 * C
+                let dbase = dqkv + span.start * 3 * C
+                let g = dctx + span.start * C
                 let p = probs + span.probsOffset + h * T * T
-                let dp = scratch
                 // dP = G · V_hᵀ
                 BLAS.gemm(transA: false, transB: true, m: T, n: T, k: d,
                           a: g + h * d, lda: C, b: base + 2 * C + h * d, ldb: 3 * C,
@@ -91,17 +98,44 @@ public enum Attention {
         }
     }
 
+    /// Scratch floats `backward` needs for sequences up to `maxLength` tokens.
+    public static func scratchCount(maxLength: Int) -> Int { max(1, Parallel.workers) * maxLength * maxLength }
+
+    /// One work item per (sequence, head), item = s·H + h, costing T².
+    static func workCosts(_ spans: [SequenceSpan], heads H: Int) -> [Int] {
+        var costs: [Int] = []
+        costs.reserveCapacity(spans.count * H)
+        for s in spans { for _ in 0..<H { costs.append(s.length * s.length) } }
+        return costs
+    }
+
     /// Numerically stable softmax of each row of a (rows, cols) matrix, in place.
-    @inlinable
     public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        let full = cols & ~7
         for r in 0..<rows {
             let row = x + r * cols
-            var mx = -Float.infinity
-            for j in 0..<cols { mx = max(mx, row[j]) }
-            var s: Float = 0
-            for j in 0..<cols { let e = expf(row[j] - mx); row[j] = e; s += e }
+            var mv = SIMD8<Float>(repeating: -.infinity)
+            var j = 0
+            while j < full { mv = pointwiseMax(mv, load(row + j)); j += 8 }
+            var mx = mv.max()
+            for k in full..<cols { mx = max(mx, row[k]) }
+            let m8 = SIMD8<Float>(repeating: mx)
+            var sv = SIMD8<Float>(repeating: 0)
+            j = 0
+            while j < full {
+                let e = VectorMath.exp(load(row + j) - m8)
+                store(e, row + j)
+                sv += e
+                j += 8
+            }
+            var s = sv.sum()
+            if full < cols {
+                let k = cols - full
+                let e = VectorMath.exp(loadPartial(row + full, k) - m8)
+                for i in 0..<k { row[full + i] = e[i]; s += e[i] }
+            }
             let inv = 1 / s
-            for j in 0..<cols { row[j] *= inv }
+            for k in 0..<cols { row[k] *= inv }
         }
     }
 }

@@ -6,9 +6,17 @@ import CShims
 /// `Y = X·Wᵀ + b`; its backward is `dX += dY·W` and `dW += dYᵀ·X`. Every call converts `Int`
 /// to `Int32` and checks leading dimensions with `precondition` (programmer errors).
 public enum BLAS {
-    /// Sets the number of OpenBLAS threads used by every later call (process-wide).
+    /// Sets the number of OpenBLAS threads used by every later call, and the number of workers
+    /// the engine's own elementwise and attention kernels use (process-wide).
     public static func setThreads(_ n: Int) {
         precondition(n >= 1, "BLAS thread count must be >= 1")
+        openblas_set_num_threads(Int32(n))
+        Parallel.workers = n
+    }
+
+    /// Changes only OpenBLAS's thread count (used around regions where the engine's own workers
+    /// each call single-threaded BLAS).
+    static func setThreadsOnly(_ n: Int) {
         openblas_set_num_threads(Int32(n))
     }
 

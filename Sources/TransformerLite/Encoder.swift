@@ -62,7 +62,8 @@ struct ActivationLayout {
     let dQKV: Int                   // (n, 3C)
     let dI1: Int, dI2: Int          // (n, I) each
     let dPooled: Int                // (S, C)
-    let dScratch: Int               // (maxT²)
+    let dScratch: Int               // (workers · maxT²)
+    let scratchWorkers: Int
     let count: Int
 
     struct Offsets {
@@ -105,10 +106,11 @@ struct ActivationLayout {
         pooled = take(S * C); output = take(S * C); norms = take(S)
         if saveAll {
             dH = take(n * C); dA = take(n * C); dB = take(n * C); dQKV = take(n * 3 * C)
-            dI1 = take(n * I); dI2 = take(n * I); dPooled = take(S * C); dScratch = take(maxLength * maxLength)
+            dI1 = take(n * I); dI2 = take(n * I); dPooled = take(S * C); dScratch = take(Attention.scratchCount(maxLength: maxLength))
         } else {
             dH = 0; dA = 0; dB = 0; dQKV = 0; dI1 = 0; dI2 = 0; dPooled = 0; dScratch = 0
         }
+        scratchWorkers = Parallel.workers
         count = o
     }
 
@@ -175,8 +177,8 @@ public final class Encoder {
                                   wte: w + e.word, wpe: w + e.position, wtt: w + e.tokenType, tokens: n, dim: C)
             }
         }
-        LayerNorm.forward(out: x + a.hidden[0], mean: x + a.embMean, rstd: x + a.embRstd, input: x + a.embSum,
-                          weight: w + e.lnWeight, bias: w + e.lnBias, rows: n, dim: C, eps: c.layerNormEps)
+        layerNorm(out: x + a.hidden[0], mean: x + a.embMean, rstd: x + a.embRstd, input: x + a.embSum,
+                  weight: w + e.lnWeight, bias: w + e.lnBias, rows: n)
         for l in 0..<L {
             let p = layout.layers[l], s = a.layer(l)
             let hin = x + a.hidden[l], hout = x + a.hidden[l + 1]
@@ -187,17 +189,19 @@ public final class Encoder {
             BLAS.linearForward(y: x + s.res1, x: x + s.ctx, weight: w + p.attnOutWeight, bias: w + p.attnOutBias,
                                rows: n, inDim: C, outDim: C)
             addInPlace(x + s.res1, hin, count: n * C)
-            LayerNorm.forward(out: x + s.h1, mean: x + s.ln1Mean, rstd: x + s.ln1Rstd, input: x + s.res1,
-                              weight: w + p.ln1Weight, bias: w + p.ln1Bias, rows: n, dim: C, eps: c.layerNormEps)
+            layerNorm(out: x + s.h1, mean: x + s.ln1Mean, rstd: x + s.ln1Rstd, input: x + s.res1,
+                      weight: w + p.ln1Weight, bias: w + p.ln1Bias, rows: n)
             // Feed-forward block: res2 = h1 + gelu(h1·W1ᵀ + b1)·W2ᵀ + b2.
             BLAS.linearForward(y: x + s.ffnPre, x: x + s.h1, weight: w + p.ffnInWeight, bias: w + p.ffnInBias,
                                rows: n, inDim: C, outDim: I)
-            GELU.forward(out: x + s.ffnAct, input: x + s.ffnPre, count: n * I)
+            Parallel.chunks(n * I, minPerChunk: 4096) { r in
+                GELU.forward(out: x + s.ffnAct + r.lowerBound, input: x + s.ffnPre + r.lowerBound, count: r.count)
+            }
             BLAS.linearForward(y: x + s.res2, x: x + s.ffnAct, weight: w + p.ffnOutWeight, bias: w + p.ffnOutBias,
                                rows: n, inDim: I, outDim: C)
             addInPlace(x + s.res2, x + s.h1, count: n * C)
-            LayerNorm.forward(out: hout, mean: x + s.ln2Mean, rstd: x + s.ln2Rstd, input: x + s.res2,
-                              weight: w + p.ln2Weight, bias: w + p.ln2Bias, rows: n, dim: C, eps: c.layerNormEps)
+            layerNorm(out: hout, mean: x + s.ln2Mean, rstd: x + s.ln2Rstd, input: x + s.res2,
+                      weight: w + p.ln2Weight, bias: w + p.ln2Bias, rows: n)
         }
         pool(from: x + a.hidden[L])
     }
@@ -271,7 +275,10 @@ public final class Encoder {
             BLAS.linearBackward(dX: dAct, dW: g + p.ffnOutWeight, dB: g + p.ffnOutBias, dY: dR,
                                 x: x + s.ffnAct, weight: w + p.ffnOutWeight, rows: n, inDim: I, outDim: C)
             dPre.update(repeating: 0, count: n * I)
-            GELU.backward(dInput: dPre, input: x + s.ffnPre, dOut: dAct, count: n * I)
+            Parallel.chunks(n * I, minPerChunk: 4096) { r in
+                let o = r.lowerBound
+                GELU.backward(dInput: dPre + o, input: x + s.ffnPre + o, dOut: dAct + o, count: r.count)
+            }
             BLAS.linearBackward(dX: dX, dW: g + p.ffnInWeight, dB: g + p.ffnInBias, dY: dPre,
                                 x: x + s.h1, weight: w + p.ffnInWeight, rows: n, inDim: C, outDim: I)
             // LayerNorm 1: dH1 (dX) → dRes1 (dR).
@@ -287,7 +294,7 @@ public final class Encoder {
                                 x: x + s.ctx, weight: w + p.attnOutWeight, rows: n, inDim: C, outDim: C)
             let dQKV = x + a.dQKV
             dQKV.update(repeating: 0, count: n * 3 * C)
-            Attention.backward(dqkv: dQKV, scratch: x + a.dScratch, dctx: dCtx, qkv: x + s.qkv, probs: x + s.probs,
+            Attention.backward(dqkv: dQKV, scratch: UnsafeMutableBufferPointer(start: x + a.dScratch, count: Attention.scratchCount(maxLength: b.maxLength)), dctx: dCtx, qkv: x + s.qkv, probs: x + s.probs,
                                spans: b.spans, dim: C, heads: H)
             BLAS.linearBackward(dX: dH, dW: g + p.qkvWeight, dB: g + p.qkvBias, dY: dQKV,
                                 x: hin, weight: w + p.qkvWeight, rows: n, inDim: C, outDim: 3 * C)
@@ -306,9 +313,21 @@ public final class Encoder {
         }
     }
 
+    /// LayerNorm forward over `rows` rows of width C, rows split among the workers.
+    private func layerNorm(out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
+                           rstd: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                           weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows n: Int) {
+        let C = config.hiddenSize, eps = config.layerNormEps
+        Parallel.chunks(n, minPerChunk: 16) { r in
+            let o = r.lowerBound
+            LayerNorm.forward(out: out + o * C, mean: mean + o, rstd: rstd + o, input: input + o * C,
+                              weight: weight, bias: bias, rows: r.count, dim: C, eps: eps)
+        }
+    }
+
     private func reserve(tokens n: Int, sequences S: Int, probs P: Int, maxLength: Int, saveAll: Bool) -> ActivationLayout {
         if let a = acts, a.tokens >= n, a.sequences >= S, a.probs >= P, a.maxLength >= maxLength,
-           a.savesAll || !saveAll {
+           a.savesAll || !saveAll, !saveAll || a.scratchWorkers >= Parallel.workers {
             return a
         }
         // Grow to at least the old capacities, so alternating batch shapes do not reallocate.
@@ -323,7 +342,9 @@ public final class Encoder {
     }
 }
 
-@inline(__always)
+/// y += x elementwise, split among the workers.
 func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count { y[i] += x[i] }
+    Parallel.chunks(count, minPerChunk: 16384) { r in
+        for i in r { y[i] += x[i] }
+    }
 }

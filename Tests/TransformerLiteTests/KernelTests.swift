@@ -89,9 +89,9 @@ final class KernelTests: XCTestCase {
 
         let r = rng.array(n * C)
         var dqkv = [Float](repeating: 0, count: n * 3 * C)
-        var scratch = [Float](repeating: 0, count: batch.maxLength * batch.maxLength)
-        Attention.backward(dqkv: &dqkv, scratch: &scratch, dctx: r.floats, qkv: qkv.floats, probs: probs,
-                           spans: batch.spans, dim: C, heads: H)
+        var scratch = [Float](repeating: 0, count: Attention.scratchCount(maxLength: batch.maxLength))
+        scratch.withUnsafeMutableBufferPointer { scratch in Attention.backward(dqkv: &dqkv, scratch: scratch, dctx: r.floats, qkv: qkv.floats, probs: probs,
+                           spans: batch.spans, dim: C, heads: H) }
         let fd = Ref.finiteDifference({ self.dot(r, ref($0)) }, at: qkv, indices: Array(qkv.indices))
         XCTAssertLessThan(Ref.normalizedError(dqkv.doubles, fd), gradTol)
     }

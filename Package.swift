@@ -48,5 +48,10 @@ let package = Package(
             dependencies: ["GradNormIR", "TransformerLite", "TestSupport"],
             path: "Tests/GradNormIRTests",
             resources: [.copy("Fixtures")]),
+        // Runs the built `gradnormir` program as a user would.
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["gradnormir", "TestSupport"],
+            path: "Tests/CLITests"),
     ]
 )

@@ -1,0 +1,92 @@
+import Foundation
+import XCTest
+import TestSupport
+
+/// The `gradnormir` command line, run as a separate process on the real model.
+final class CLITests: XCTestCase {
+    struct Result { let status: Int32; let stdout: String; let stderr: String }
+
+    /// The built program, next to this test bundle in the products folder.
+    var program: URL {
+        var dir = Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent()
+        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("gradnormir").path) {
+            dir = TestPaths.packageRoot.appendingPathComponent(".build/release")
+        }
+        return dir.appendingPathComponent("gradnormir")
+    }
+
+    func run(_ args: [String], stdin: Data? = nil) throws -> Result {
+        let p = Process()
+        p.executableURL = program
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["GRADNORMIR_MODEL"] = try TestPaths.requireModel().path
+        p.environment = env
+        let out = Pipe(), err = Pipe(), inp = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = inp
+        try p.run()
+        if let stdin { inp.fileHandleForWriting.write(stdin) }
+        try inp.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                      stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func jsonLines(_ s: String) throws -> [[String: Any]] {
+        try s.split(separator: "\n").map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+    }
+
+    func testTokenizeArguments() throws {
+        let r = try run(["tokenize", "hello world", "The quick brown fox jumps over the lazy dog."])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = try jsonLines(r.stdout)
+        XCTAssertEqual(lines.count, 2)
+        XCTAssertEqual(lines[0]["text"] as? String, "hello world")
+        XCTAssertEqual(lines[0]["ids"] as? [Int], [101, 7592, 2088, 102])
+        XCTAssertEqual(lines[1]["ids"] as? [Int], [101, 1996, 4248, 2829, 4419, 14523, 2058, 1996, 13971, 3899, 1012, 102])
+    }
+
+    func testEmbedFromStdinWithBeirLines() throws {
+        let input = """
+        {"_id": "a", "title": "", "text": "hello world"}
+        {"_id": "b", "text": "The quick brown fox jumps over the lazy dog."}
+
+        """
+        let r = try run(["embed", "--max-length", "512"], stdin: Data(input.utf8))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = try jsonLines(r.stdout)
+        XCTAssertEqual(lines.map { $0["_id"] as? String }, ["a", "b"])
+        let e0 = try XCTUnwrap(lines[0]["embedding"] as? [Double]), e1 = try XCTUnwrap(lines[1]["embedding"] as? [Double])
+        XCTAssertEqual(e0.count, 384)
+        XCTAssertEqual(e0[0], -0.034477, accuracy: 2e-6)
+        XCTAssertEqual(zip(e0, e1).map(*).reduce(0, +), 0.108609, accuracy: 2e-6)
+    }
+
+    func testBadInputGivesOneLineErrorAndNonZeroExit() throws {
+        let cases: [([String], String?, String)] = [
+            (["tokenize"], "{\"text\": \"ok\"}\n{\"text\": oops}\n", "<stdin>:2: malformed JSON"),
+            (["tokenize"], "{\"text\": \"ok\"}\n{\"txt\": \"x\"}\n", "<stdin>:2: malformed JSON: missing string field \"text\""),
+            (["embed"], "[1, 2]\n", "<stdin>:1: malformed JSON: expected a JSON object"),
+            (["embed", ""], nil, "argument 1: empty text"),
+            (["embed", "--max-length", "1000", "x"], nil, "max length 1000"),
+            (["tokenize", "--model", "/nonexistent/model", "x"], nil, "/nonexistent/model"),
+            (["embed", "--threads", "0", "x"], nil, "--threads"),
+        ]
+        for (args, stdin, expected) in cases {
+            let r = try run(args, stdin: stdin.map { Data($0.utf8) })
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stderr.contains(expected), "\(args): stderr was \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(args): \(r.stderr)")
+        }
+        // Invalid UTF-8 on line 2.
+        var bad = Data("{\"text\": \"ok\"}\n".utf8)
+        bad.append(contentsOf: [0x7B, 0x22, 0x74, 0xFF, 0xFE, 0x0A])
+        let r = try run(["tokenize"], stdin: bad)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("<stdin>:2: invalid UTF-8"), r.stderr)
+    }
+}

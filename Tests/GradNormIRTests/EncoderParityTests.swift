@@ -1,0 +1,104 @@
+import Foundation
+import XCTest
+import GradNormIR
+import TestSupport
+@testable import TransformerLite
+
+/// The whole model against PyTorch on the real all-MiniLM-L6-v2 checkpoint, through the fixture
+/// written by `scripts/make_encoder_fixture.py` (torch 2.13 CPU, padded batches with a key mask).
+final class EncoderParityTests: XCTestCase {
+    struct Fixture: Decodable {
+        struct Record: Decodable { let text: String; let ids: [Int]; let embedding: [Float]; let unnormalized_norm: Float }
+        struct Slice: Decodable {
+            let record: Int; let tokens: Int; let dims: Int
+            let embedding_layer: [[Float]]; let last_layer: [[Float]]
+        }
+        let max_length: Int
+        let records: [Record]
+        let hidden_slices: [Slice]
+    }
+
+    static let model: Retriever? = try? Retriever.load(folder: TestPaths.defaultModel.path)
+
+    func loadModel() throws -> Retriever {
+        _ = try TestPaths.requireModel()
+        if let m = Self.model { return m }
+        return try Retriever.load(folder: TestPaths.defaultModel.path)
+    }
+
+    func loadFixture() throws -> Fixture {
+        let url = try XCTUnwrap(Bundle.module.url(forResource: "encoder_parity", withExtension: "json", subdirectory: "Fixtures"))
+        return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
+    }
+
+    /// Every fixture text: same ids, and every embedding element within 1e-5 of PyTorch's, on 1 and
+    /// on 2 BLAS threads.
+    func testEmbeddingsMatchPyTorch() throws {
+        let model = try loadModel()
+        let fx = try loadFixture()
+        XCTAssertGreaterThanOrEqual(fx.records.count, 50)
+        XCTAssertTrue(fx.records.contains { $0.ids.count == fx.max_length }, "fixture must exercise truncation")
+        let saved = BLAS.threads
+        defer { BLAS.setThreads(saved) }
+        for threads in [1, 2] {
+            BLAS.setThreads(threads)
+            var ids: [[Int]] = []
+            for r in fx.records {
+                let mine = try model.tokenize(r.text, maxLength: fx.max_length)
+                XCTAssertEqual(mine, r.ids, "ids differ for \(r.text.prefix(60).debugDescription)")
+                ids.append(r.ids)
+            }
+            // Mixed lengths in one packed batch, as the scorer uses it.
+            let emb = model.embed(ids: ids, batchTokens: 4096)
+            var worst: (diff: Float, record: Int, index: Int) = (0, -1, -1)
+            for (k, r) in fx.records.enumerated() {
+                XCTAssertEqual(emb[k].count, r.embedding.count)
+                for (i, (a, b)) in zip(emb[k], r.embedding).enumerated() where abs(a - b) > worst.diff {
+                    worst = (abs(a - b), k, i)
+                }
+            }
+            XCTAssertLessThanOrEqual(worst.diff, 1e-5,
+                "threads \(threads): max |Δ| \(worst.diff) at record \(worst.record) (\(fx.records[max(0, worst.record)].ids.count) tokens), element \(worst.index)")
+            print("parity (\(threads) threads): max |Δ| = \(worst.diff) over \(fx.records.count) texts")
+        }
+    }
+
+    /// Intermediate states (embedding LayerNorm output, last layer) on the fixture's slices.
+    func testHiddenStatesMatchPyTorch() throws {
+        let model = try loadModel()
+        let fx = try loadFixture()
+        for s in fx.hidden_slices {
+            let r = fx.records[s.record]
+            let enc = model.makeEncoder()
+            enc.forward(PackedBatch([r.ids], heads: model.config.numHeads), saveForBackward: false)
+            let C = model.config.hiddenSize
+            enc.withLastHiddenStates { h in
+                for t in 0..<s.tokens {
+                    for i in 0..<s.dims {
+                        XCTAssertEqual(h[t * C + i], s.last_layer[t][i], accuracy: 2e-5, "token \(t) dim \(i) of \(r.text.prefix(30))")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The reference values of DATA.md (printed to 6 decimals there).
+    func testDataMdReferenceValues() throws {
+        let model = try loadModel()
+        XCTAssertEqual(try model.tokenize("hello world"), [101, 7592, 2088, 102])
+        let fox = "The quick brown fox jumps over the lazy dog."
+        XCTAssertEqual(try model.tokenize(fox), [101, 1996, 4248, 2829, 4419, 14523, 2058, 1996, 13971, 3899, 1012, 102])
+        let e = try model.embed(["hello world", fox])
+        let expected: [Float] = [-0.034477, 0.031023, 0.006735, 0.026109, -0.039362, -0.160303]
+        for i in 0..<6 { XCTAssertEqual(e[0][i], expected[i], accuracy: 2e-6) }
+        let cos = zip(e[0], e[1]).map(*).reduce(0, +)
+        XCTAssertEqual(cos, 0.108609, accuracy: 2e-6)
+    }
+
+    func testMaxLengthIsValidated() throws {
+        let model = try loadModel()
+        XCTAssertThrowsError(try model.embed(["x"], maxLength: 1))
+        XCTAssertThrowsError(try model.embed(["x"], maxLength: 513))
+        XCTAssertEqual(try model.tokenize(String(repeating: "word ", count: 1000), maxLength: 64).count, 64)
+    }
+}

@@ -32,7 +32,10 @@ let package = Package(
             path: "Sources/gradnormir"),
         .executableTarget(
             name: "bench",
-            dependencies: ["GradNormIR", "TransformerLite"],
+            dependencies: [
+                "GradNormIR", "TransformerLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Benchmarks/bench"),
         // Float64 references and fixture helpers shared by the test targets; not shipped.
         .target(

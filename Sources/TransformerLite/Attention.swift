@@ -116,7 +116,7 @@ public enum Attention {
             let row = x + r * cols
             var mv = SIMD8<Float>(repeating: -.infinity)
             var j = 0
-            while j < full { mv = pointwiseMax(mv, load(row + j)); j += 8 }
+            while j < full { mv = VectorMath.max(mv, load(row + j)); j += 8 }
             var mx = mv.max()
             for k in full..<cols { mx = max(mx, row[k]) }
             let m8 = SIMD8<Float>(repeating: mx)
@@ -135,7 +135,9 @@ public enum Attention {
                 for i in 0..<k { row[full + i] = e[i]; s += e[i] }
             }
             let inv = 1 / s
-            for k in 0..<cols { row[k] *= inv }
+            j = 0
+            while j < full { store(load(row + j) * inv, row + j); j += 8 }
+            for k in full..<cols { row[k] *= inv }
         }
     }
 }

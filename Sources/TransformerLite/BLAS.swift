@@ -6,22 +6,30 @@ import CShims
 /// `Y = X·Wᵀ + b`; its backward is `dX += dY·W` and `dW += dYᵀ·X`. Every call converts `Int`
 /// to `Int32` and checks leading dimensions with `precondition` (programmer errors).
 public enum BLAS {
-    /// Sets the number of OpenBLAS threads used by every later call, and the number of workers
-    /// the engine's own elementwise and attention kernels use (process-wide).
+    /// Sets how many cores the engine uses (process-wide). The engine splits its own work over
+    /// `n` workers, each calling single-threaded OpenBLAS, so OpenBLAS's own thread pool is set to
+    /// one thread: its idle workers would otherwise spin on the cores the engine's workers need.
     public static func setThreads(_ n: Int) {
-        precondition(n >= 1, "BLAS thread count must be >= 1")
-        openblas_set_num_threads(Int32(n))
+        precondition(n >= 1, "thread count must be >= 1")
+        openblas_set_num_threads(1)
         Parallel.workers = n
     }
 
-    /// Changes only OpenBLAS's thread count (used around regions where the engine's own workers
-    /// each call single-threaded BLAS).
-    static func setThreadsOnly(_ n: Int) {
+    /// The number of cores the engine uses (see `setThreads`).
+    public static var engineThreads: Int { Parallel.workers }
+
+    /// Sets only OpenBLAS's own thread count, for measuring OpenBLAS itself (the roofline).
+    /// Call `setThreads` again before running the engine.
+    public static func setLibraryThreads(_ n: Int) {
+        precondition(n >= 1, "thread count must be >= 1")
         openblas_set_num_threads(Int32(n))
     }
 
-    /// The number of threads OpenBLAS will use.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// The number of cores OpenBLAS would use by default on this machine (before any setting).
+    static let defaultThreads: Int = Int(openblas_get_num_threads())
+
+    /// The number of threads OpenBLAS itself will use for one call.
+    public static var libraryThreads: Int { Int(openblas_get_num_threads()) }
 
     /// The kernel family OpenBLAS selected for this CPU (e.g. "Cooperlake"), for reports.
     public static var coreName: String {
@@ -61,47 +69,6 @@ public enum BLAS {
                     Int32(m), Int32(n), Int32(k),
                     alpha, a, Int32(lda), b, Int32(ldb),
                     beta, c, Int32(ldc))
-    }
-
-    /// Linear forward, `Y (n×out) = X (n×in) · Wᵀ + b`, with W stored (out, in).
-    /// Overwrites Y. `bias` may be nil.
-    public static func linearForward(
-        y: UnsafeMutablePointer<Float>,
-        x: UnsafePointer<Float>,
-        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        rows n: Int, inDim: Int, outDim: Int
-    ) {
-        var beta: Float = 0
-        if let bias {
-            // Broadcast the bias into every row, then accumulate the product on top (beta = 1).
-            for r in 0..<n { (y + r * outDim).update(from: bias, count: outDim) }
-            beta = 1
-        }
-        gemm(transA: false, transB: true, m: n, n: outDim, k: inDim,
-             a: x, lda: inDim, b: weight, ldb: inDim, beta: beta, c: y, ldc: outDim)
-    }
-
-    /// Linear backward, accumulating: `dX += dY·W`, `dW += dYᵀ·X`, `db += Σ_rows dY`.
-    /// Any of `dX`, `dW`, `dB` may be nil to skip it.
-    public static func linearBackward(
-        dX: UnsafeMutablePointer<Float>?, dW: UnsafeMutablePointer<Float>?, dB: UnsafeMutablePointer<Float>?,
-        dY: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        rows n: Int, inDim: Int, outDim: Int
-    ) {
-        if let dX {
-            gemm(transA: false, transB: false, m: n, n: inDim, k: outDim,
-                 a: dY, lda: outDim, b: weight, ldb: inDim, beta: 1, c: dX, ldc: inDim)
-        }
-        if let dW {
-            gemm(transA: true, transB: false, m: outDim, n: inDim, k: n,
-                 a: dY, lda: outDim, b: x, ldb: inDim, beta: 1, c: dW, ldc: inDim)
-        }
-        if let dB {
-            for r in 0..<n {
-                let row = dY + r * outDim
-                for j in 0..<outDim { dB[j] += row[j] }
-            }
-        }
     }
 
     /// Solves `A·X = B` for symmetric positive-definite `A` (n×n, row-major, overwritten by its

@@ -183,21 +183,21 @@ public final class Encoder {
             let p = layout.layers[l], s = a.layer(l)
             let hin = x + a.hidden[l], hout = x + a.hidden[l + 1]
             // Self-attention block: qkv = h·Wqkvᵀ + b; ctx = attention; res1 = h + ctx·Woᵀ + bo.
-            BLAS.linearForward(y: x + s.qkv, x: hin, weight: w + p.qkvWeight, bias: w + p.qkvBias,
+            Linear.forward(y: x + s.qkv, x: hin, weight: w + p.qkvWeight, bias: w + p.qkvBias,
                                rows: n, inDim: C, outDim: 3 * C)
             Attention.forward(ctx: x + s.ctx, probs: x + s.probs, qkv: x + s.qkv, spans: b.spans, dim: C, heads: H)
-            BLAS.linearForward(y: x + s.res1, x: x + s.ctx, weight: w + p.attnOutWeight, bias: w + p.attnOutBias,
+            Linear.forward(y: x + s.res1, x: x + s.ctx, weight: w + p.attnOutWeight, bias: w + p.attnOutBias,
                                rows: n, inDim: C, outDim: C)
             addInPlace(x + s.res1, hin, count: n * C)
             layerNorm(out: x + s.h1, mean: x + s.ln1Mean, rstd: x + s.ln1Rstd, input: x + s.res1,
                       weight: w + p.ln1Weight, bias: w + p.ln1Bias, rows: n)
             // Feed-forward block: res2 = h1 + gelu(h1·W1ᵀ + b1)·W2ᵀ + b2.
-            BLAS.linearForward(y: x + s.ffnPre, x: x + s.h1, weight: w + p.ffnInWeight, bias: w + p.ffnInBias,
+            Linear.forward(y: x + s.ffnPre, x: x + s.h1, weight: w + p.ffnInWeight, bias: w + p.ffnInBias,
                                rows: n, inDim: C, outDim: I)
             Parallel.chunks(n * I, minPerChunk: 4096) { r in
                 GELU.forward(out: x + s.ffnAct + r.lowerBound, input: x + s.ffnPre + r.lowerBound, count: r.count)
             }
-            BLAS.linearForward(y: x + s.res2, x: x + s.ffnAct, weight: w + p.ffnOutWeight, bias: w + p.ffnOutBias,
+            Linear.forward(y: x + s.res2, x: x + s.ffnAct, weight: w + p.ffnOutWeight, bias: w + p.ffnOutBias,
                                rows: n, inDim: I, outDim: C)
             addInPlace(x + s.res2, x + s.h1, count: n * C)
             layerNorm(out: hout, mean: x + s.ln2Mean, rstd: x + s.ln2Rstd, input: x + s.res2,
@@ -272,14 +272,14 @@ public final class Encoder {
             dX.update(from: dR, count: n * C)
             let dAct = x + a.dI1, dPre = x + a.dI2
             dAct.update(repeating: 0, count: n * I)
-            BLAS.linearBackward(dX: dAct, dW: g + p.ffnOutWeight, dB: g + p.ffnOutBias, dY: dR,
+            Linear.backward(dX: dAct, dW: g + p.ffnOutWeight, dB: g + p.ffnOutBias, dY: dR,
                                 x: x + s.ffnAct, weight: w + p.ffnOutWeight, rows: n, inDim: I, outDim: C)
             dPre.update(repeating: 0, count: n * I)
             Parallel.chunks(n * I, minPerChunk: 4096) { r in
                 let o = r.lowerBound
                 GELU.backward(dInput: dPre + o, input: x + s.ffnPre + o, dOut: dAct + o, count: r.count)
             }
-            BLAS.linearBackward(dX: dX, dW: g + p.ffnInWeight, dB: g + p.ffnInBias, dY: dPre,
+            Linear.backward(dX: dX, dW: g + p.ffnInWeight, dB: g + p.ffnInBias, dY: dPre,
                                 x: x + s.h1, weight: w + p.ffnInWeight, rows: n, inDim: C, outDim: I)
             // LayerNorm 1: dH1 (dX) → dRes1 (dR).
             dR.update(repeating: 0, count: n * C)
@@ -290,13 +290,13 @@ public final class Encoder {
             dH.update(from: dR, count: n * C)
             let dCtx = dX
             dCtx.update(repeating: 0, count: n * C)
-            BLAS.linearBackward(dX: dCtx, dW: g + p.attnOutWeight, dB: g + p.attnOutBias, dY: dR,
+            Linear.backward(dX: dCtx, dW: g + p.attnOutWeight, dB: g + p.attnOutBias, dY: dR,
                                 x: x + s.ctx, weight: w + p.attnOutWeight, rows: n, inDim: C, outDim: C)
             let dQKV = x + a.dQKV
             dQKV.update(repeating: 0, count: n * 3 * C)
             Attention.backward(dqkv: dQKV, scratch: UnsafeMutableBufferPointer(start: x + a.dScratch, count: Attention.scratchCount(maxLength: b.maxLength)), dctx: dCtx, qkv: x + s.qkv, probs: x + s.probs,
                                spans: b.spans, dim: C, heads: H)
-            BLAS.linearBackward(dX: dH, dW: g + p.qkvWeight, dB: g + p.qkvBias, dY: dQKV,
+            Linear.backward(dX: dH, dW: g + p.qkvWeight, dB: g + p.qkvBias, dY: dQKV,
                                 x: hin, weight: w + p.qkvWeight, rows: n, inDim: C, outDim: 3 * C)
         }
         // Embedding LayerNorm, then the sparse embedding-table gradients.

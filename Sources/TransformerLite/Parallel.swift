@@ -6,7 +6,12 @@ import Dispatch
 /// element's arithmetic is the same whatever the split, so results do not depend on the thread
 /// count.
 public enum Parallel {
-    nonisolated(unsafe) static var workers: Int = BLAS.threads
+    /// Engine workers; starts at OpenBLAS's default core count, with OpenBLAS itself set to one thread.
+    nonisolated(unsafe) static var workers: Int = {
+        let n = BLAS.defaultThreads
+        BLAS.setLibraryThreads(1)
+        return max(1, n)
+    }()
 
     /// Calls `body` on ≤ `workers` disjoint contiguous sub-ranges covering `0..<count`, in parallel.
     /// Runs inline when there is one worker or less than `minPerChunk` work per chunk.
@@ -24,8 +29,8 @@ public enum Parallel {
     }
 
     /// Runs `body(worker, items)` for each worker with a balanced share of `costs.count` items
-    /// (longest-processing-time-first greedy assignment, deterministic). BLAS is switched to one
-    /// thread inside, so each worker's products run on its own core; the previous count is restored.
+    /// (longest-processing-time-first greedy assignment, deterministic). Each worker's BLAS calls
+    /// run single-threaded on its own core.
     static func balanced(costs: [Int], _ body: (_ worker: Int, _ items: [Int]) -> Void) {
         let w = min(workers, costs.count)
         if w <= 1 {
@@ -39,9 +44,6 @@ public enum Parallel {
             share[k].append(i)
             load[k] += costs[i]
         }
-        let saved = BLAS.threads
-        BLAS.setThreadsOnly(1)
         DispatchQueue.concurrentPerform(iterations: w) { k in body(k, share[k].sorted()) }
-        BLAS.setThreadsOnly(saved)
     }
 }

@@ -32,13 +32,13 @@ final class EncoderParityTests: XCTestCase {
     }
 
     /// Every fixture text: same ids, and every embedding element within 1e-5 of PyTorch's, on 1 and
-    /// on 2 BLAS threads.
+    /// and on 2 engine threads.
     func testEmbeddingsMatchPyTorch() throws {
         let model = try loadModel()
         let fx = try loadFixture()
         XCTAssertGreaterThanOrEqual(fx.records.count, 50)
         XCTAssertTrue(fx.records.contains { $0.ids.count == fx.max_length }, "fixture must exercise truncation")
-        let saved = BLAS.threads
+        let saved = BLAS.engineThreads
         defer { BLAS.setThreads(saved) }
         for threads in [1, 2] {
             BLAS.setThreads(threads)

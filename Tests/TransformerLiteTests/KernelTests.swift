@@ -20,14 +20,14 @@ final class KernelTests: XCTestCase {
         let x = rng.array(n * inDim), w = rng.array(outDim * inDim, scale: 0.5), b = rng.array(outDim)
         var y = [Float](repeating: 0, count: n * outDim)
         let xf = x.floats, wf = w.floats, bf = b.floats
-        BLAS.linearForward(y: &y, x: xf, weight: wf, bias: bf, rows: n, inDim: inDim, outDim: outDim)
+        Linear.forward(y: &y, x: xf, weight: wf, bias: bf, rows: n, inDim: inDim, outDim: outDim)
         XCTAssertLessThan(maxAbsDiff(y, Ref.linear(x, w, b, n: n, inDim: inDim, outDim: outDim)), fwdTol)
 
         let r = rng.array(n * outDim)
         // Accumulation: start the gradients from a non-zero value and subtract it afterwards.
         var dX = [Float](repeating: 0.25, count: n * inDim), dW = [Float](repeating: 0.25, count: w.count)
         var dB = [Float](repeating: 0.25, count: outDim)
-        BLAS.linearBackward(dX: &dX, dW: &dW, dB: &dB, dY: r.floats, x: xf, weight: wf, rows: n, inDim: inDim, outDim: outDim)
+        Linear.backward(dX: &dX, dW: &dW, dB: &dB, dY: r.floats, x: xf, weight: wf, rows: n, inDim: inDim, outDim: outDim)
         let fdX = Ref.finiteDifference({ self.dot(r, Ref.linear($0, w, b, n: n, inDim: inDim, outDim: outDim)) }, at: x, indices: Array(x.indices))
         let fdW = Ref.finiteDifference({ self.dot(r, Ref.linear(x, $0, b, n: n, inDim: inDim, outDim: outDim)) }, at: w, indices: Array(w.indices))
         let fdB = Ref.finiteDifference({ self.dot(r, Ref.linear(x, w, $0, n: n, inDim: inDim, outDim: outDim)) }, at: b, indices: Array(b.indices))

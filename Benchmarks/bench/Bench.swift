@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import GradNormIR
+import TransformerLite
+
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "GradNormIR engine benchmark: sgemm roofline and encoder forward throughput on the real model.")
+
+    @Option(help: "Model folder (default: $GRADNORMIR_MODEL or models/all-MiniLM-L6-v2).")
+    var model: String?
+    @Option(help: "Comma-separated BLAS thread counts to measure.")
+    var threads: String = "1,2"
+    @Option(help: "Timed repetitions per figure (the median is reported).")
+    var reps: Int = 7
+    @Flag(help: "Fewer repetitions, for a smoke check.")
+    var quick = false
+    @Option(help: "Folder for the JSON results.")
+    var out: String = "results"
+
+    func run() throws {
+        let threadCounts = try threads.split(separator: ",").map { s -> Int in
+            guard let t = Int(s.trimmingCharacters(in: .whitespaces)), t >= 1 else {
+                throw ValidationError("--threads: '\(s)' is not a positive integer")
+            }
+            return t
+        }
+        let reps = quick ? 3 : max(1, self.reps)
+        let folder = model ?? Retriever.defaultModelFolder()
+        let retriever: Retriever
+        do { retriever = try Retriever.load(folder: folder) } catch let e as GradNormIRError {
+            throw ValidationError("cannot load the model: \(e.description)")
+        }
+        let c = retriever.config
+        print("# GradNormIR bench")
+        print("")
+        print("- model: \(folder) (\(c.numLayers) layers, hidden \(c.hiddenSize), \(c.numHeads) heads, FFN \(c.intermediateSize))")
+        print("- OpenBLAS: core \(BLAS.coreName); \(BLAS.config)")
+        print("- cores: \(ProcessInfo.processInfo.activeProcessorCount); thread counts measured: \(threadCounts.map(String.init).joined(separator: ", ")) (roofline: OpenBLAS's own threads; engine: that many workers, each on single-threaded OpenBLAS)")
+        print("- repetitions: \(reps) timed after 2 warm-ups; every figure is the median")
+        print("")
+
+        try verify(retriever)
+
+        var results: [String: Any] = [
+            "model": folder, "blas_core": BLAS.coreName, "blas_config": BLAS.config, "reps": reps,
+        ]
+        let forward = ForwardBench(retriever: retriever, reps: reps)
+        results["forward"] = forward.run(threadCounts: threadCounts)
+
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let path = (out as NSString).appendingPathComponent("bench.json")
+        let data = try JSONSerialization.data(withJSONObject: results, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        print("")
+        print("JSON written to \(path)")
+    }
+
+    /// Verify, then time: the real model must reproduce the DATA.md reference values first.
+    func verify(_ r: Retriever) throws {
+        let e = try r.embed(["hello world", "The quick brown fox jumps over the lazy dog."])
+        let expected: [Float] = [-0.034477, 0.031023, 0.006735, 0.026109, -0.039362, -0.160303]
+        let dev = zip(e[0].prefix(6), expected).map { abs($0 - $1) }.max()!
+        let cos = zip(e[0], e[1]).map(*).reduce(0, +)
+        print("Check before timing: emb(\"hello world\")[:6] max |Δ| vs PyTorch reference = \(String(format: "%.1e", dev)); cos(hello, fox) = \(String(format: "%.6f", cos)) (reference 0.108609)")
+        guard r.checkpoint.layout.config.hiddenSize != 384 || (dev < 2e-6 && abs(cos - 0.108609) < 2e-6) else {
+            throw ValidationError("the encoder does not reproduce the reference embedding: refusing to time it")
+        }
+        print("")
+    }
+}

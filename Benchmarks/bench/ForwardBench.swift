@@ -71,7 +71,7 @@ struct ForwardBench {
                     [retriever.tokenizer.clsId] + (1..<(T - 1)).map { 1000 + ($0 * 7919 + b * 104_729) % (vocab - 1000) }
                         + [retriever.tokenizer.sepId]
                 }
-                let batch = PackedBatch(seqs, heads: config.numHeads)
+                let batch = PackedBatch(seqs)
                 let t = median(measure(reps: reps) { enc.forward(batch, saveForBackward: false) })
                 let gflops = forwardFlops(batch: B, length: T) / t / 1e9
                 fwdTable.add(["\(threads)", "\(T)", "\(B)", fmt(t * 1000), fmt(Double(B) / t), fmt(Double(B * T) / t, 0),

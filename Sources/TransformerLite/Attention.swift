@@ -1,11 +1,10 @@
 import Foundation
 
 /// Where one sequence sits in a packed batch: rows `start ..< start + length` of every (n, ·)
-/// activation, and `H·length²` floats from `probsOffset` in the attention-probability buffer.
+/// activation.
 public struct SequenceSpan: Sendable, Equatable {
     public let start: Int
     public let length: Int
-    public let probsOffset: Int
 }
 
 /// Multi-head scaled dot-product self-attention over packed sequences (Vaswani et al. 2017 §3.2).
@@ -15,62 +14,68 @@ public struct SequenceSpan: Sendable, Equatable {
 /// tokens, which is exactly what a key-padding mask achieves on a padded batch — without computing
 /// the padded rows at all. Per sequence and head:
 ///   S = Q_h·K_hᵀ / √d (T, T),  P = softmax_row(S),  ctx_h = P·V_h (T, d).
+///
+/// P is never stored: the backward recomputes it (one extra T×T×d product per head), so memory
+/// does not grow with T². The (sequence, head) pairs are shared among `Parallel.workers` threads,
+/// each running single-threaded BLAS in its own slice of `scratch`.
 public enum Attention {
+    /// Scratch floats `forward` (1 matrix) and `backward` (2 matrices) need per worker, for
+    /// sequences up to `maxLength` tokens.
+    public static func scratchCount(maxLength: Int) -> Int { max(1, Parallel.workers) * 2 * maxLength * maxLength }
+
     /// - Parameters:
-    ///   - ctx: (n, C) attention output before the output projection.
-    ///   - probs: saved softmax probabilities, `H·T²` floats per sequence at its `probsOffset`.
+    ///   - ctx: (n, C) attention output before the output projection (overwritten).
     ///   - qkv: (n, 3C).
-    /// The (sequence, head) pairs are shared among `Parallel.workers` threads, each running
-    /// single-threaded BLAS.
+    ///   - scratch: at least `scratchCount(maxLength:)` floats.
     public static func forward(
-        ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
-        qkv: UnsafePointer<Float>, spans: [SequenceSpan], dim C: Int, heads H: Int
+        ctx: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
+        spans: [SequenceSpan], dim C: Int, heads H: Int, scratch: UnsafeMutableBufferPointer<Float>
     ) {
-        let d = C / H
-        let scale = 1 / Float(d).squareRoot()
-        Parallel.balanced(costs: workCosts(spans, heads: H)) { _, items in
+        let maxT = spans.map(\.length).max() ?? 0
+        precondition(scratch.count >= scratchCount(maxLength: maxT), "Attention.forward: scratch too small")
+        Parallel.balanced(costs: workCosts(spans, heads: H)) { worker, items in
+            let p = scratch.baseAddress! + worker * 2 * maxT * maxT
             for item in items {
                 let span = spans[item / H], h = item % H
-                let T = span.length
-                let base = qkv + span.start * 3 * C
-                let p = probs + span.probsOffset + h * T * T
-                // S = scale · Q_h K_hᵀ  (T×d · d×T)
-                BLAS.gemm(transA: false, transB: true, m: T, n: T, k: d, alpha: scale,
-                          a: base + h * d, lda: 3 * C, b: base + C + h * d, ldb: 3 * C,
-                          beta: 0, c: p, ldc: T)
-                softmaxRows(p, rows: T, cols: T)
+                probabilities(p, qkv: qkv, span: span, head: h, dim: C, heads: H)
                 // ctx_h = P · V_h  (T×T · T×d), written into columns h·d..<(h+1)·d of ctx.
+                let T = span.length, d = C / H
                 BLAS.gemm(transA: false, transB: false, m: T, n: d, k: T,
-                          a: p, lda: T, b: base + 2 * C + h * d, ldb: 3 * C,
+                          a: p, lda: T, b: qkv + span.start * 3 * C + 2 * C + h * d, ldb: 3 * C,
                           beta: 0, c: ctx + span.start * C + h * d, ldc: C)
             }
         }
     }
 
-    /// Backward, accumulating into `dqkv` (n, 3C). `scratch` needs `Parallel.workers · maxT²`
-    /// floats (see `scratchCount`).
+    /// Backward, accumulating into `dqkv` (n, 3C); also writes the recomputed forward output into
+    /// `ctx` (n, C), which the output projection's weight gradient needs.
     ///
     /// With G = dctx_h:  dP = G·V_hᵀ,  dV_h += Pᵀ·G,
     ///   dS = P ⊙ (dP − rowsum(dP ⊙ P))           (softmax backward),
     ///   dQ_h += (dS·K_h)/√d,  dK_h += (dSᵀ·Q_h)/√d.
     public static func backward(
-        dqkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutableBufferPointer<Float>,
-        dctx: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
-        spans: [SequenceSpan], dim C: Int, heads H: Int
+        dqkv: UnsafeMutablePointer<Float>, ctx: UnsafeMutablePointer<Float>,
+        dctx: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
+        spans: [SequenceSpan], dim C: Int, heads H: Int, scratch: UnsafeMutableBufferPointer<Float>
     ) {
         let d = C / H
         let scale = 1 / Float(d).squareRoot()
         let maxT = spans.map(\.length).max() ?? 0
         precondition(scratch.count >= scratchCount(maxLength: maxT), "Attention.backward: scratch too small")
         Parallel.balanced(costs: workCosts(spans, heads: H)) { worker, items in
-            let dp = scratch.baseAddress! + worker * maxT * maxT
+            let p = scratch.baseAddress! + worker * 2 * maxT * maxT
+            let dp = p + maxT * maxT
             for item in items {
                 let span = spans[item / H], h = item % H
                 let T = span.length
                 let base = qkv + span.start * 3 * C
                 let dbase = dqkv + span.start * 3 * C
                 let g = dctx + span.start * C
-                let p = probs + span.probsOffset + h * T * T
+                probabilities(p, qkv: qkv, span: span, head: h, dim: C, heads: H)
+                // Recomputed forward output: ctx_h = P · V_h.
+                BLAS.gemm(transA: false, transB: false, m: T, n: d, k: T,
+                          a: p, lda: T, b: base + 2 * C + h * d, ldb: 3 * C,
+                          beta: 0, c: ctx + span.start * C + h * d, ldc: C)
                 // dP = G · V_hᵀ
                 BLAS.gemm(transA: false, transB: true, m: T, n: T, k: d,
                           a: g + h * d, lda: C, b: base + 2 * C + h * d, ldb: 3 * C,
@@ -98,8 +103,17 @@ public enum Attention {
         }
     }
 
-    /// Scratch floats `backward` needs for sequences up to `maxLength` tokens.
-    public static func scratchCount(maxLength: Int) -> Int { max(1, Parallel.workers) * maxLength * maxLength }
+    /// P = softmax(Q_h K_hᵀ/√d) of one sequence and head, into `p` (T, T).
+    @inline(__always)
+    static func probabilities(_ p: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>, span: SequenceSpan,
+                              head h: Int, dim C: Int, heads H: Int) {
+        let T = span.length, d = C / H
+        let base = qkv + span.start * 3 * C
+        BLAS.gemm(transA: false, transB: true, m: T, n: T, k: d, alpha: 1 / Float(d).squareRoot(),
+                  a: base + h * d, lda: 3 * C, b: base + C + h * d, ldb: 3 * C,
+                  beta: 0, c: p, ldc: T)
+        softmaxRows(p, rows: T, cols: T)
+    }
 
     /// One work item per (sequence, head), item = s·H + h, costing T².
     static func workCosts(_ spans: [SequenceSpan], heads H: Int) -> [Int] {

@@ -8,113 +8,98 @@ public struct PackedBatch: Sendable {
     public let spans: [SequenceSpan]
     /// Total number of tokens n.
     public var tokenCount: Int { ids.count }
-    /// Σ over sequences of T², the size of one head's worth of attention probabilities.
-    public let squaredLengths: Int
     /// The longest sequence.
     public let maxLength: Int
 
-    /// Packs `sequences` (each non-empty). Ids are checked against nothing here: the encoder
-    /// checks them against its vocabulary and position table.
-    public init(_ sequences: [[Int]], heads: Int) {
+    /// Packs `sequences` (each non-empty). Ids are checked by the encoder, against its vocabulary
+    /// and position table.
+    public init(_ sequences: [[Int]]) {
         var ids: [Int32] = [], positions: [Int32] = [], spans: [SequenceSpan] = []
-        ids.reserveCapacity(sequences.reduce(0) { $0 + $1.count })
-        positions.reserveCapacity(ids.capacity)
-        var start = 0, probs = 0, sq = 0, mx = 0
+        let total = sequences.reduce(0) { $0 + $1.count }
+        ids.reserveCapacity(total)
+        positions.reserveCapacity(total)
+        var start = 0, mx = 0
         for seq in sequences {
             precondition(!seq.isEmpty, "PackedBatch: empty sequence")
             for (p, id) in seq.enumerated() {
                 ids.append(Int32(truncatingIfNeeded: id))
                 positions.append(Int32(p))
             }
-            spans.append(SequenceSpan(start: start, length: seq.count, probsOffset: probs))
+            spans.append(SequenceSpan(start: start, length: seq.count))
             start += seq.count
-            probs += heads * seq.count * seq.count
-            sq += seq.count * seq.count
             mx = max(mx, seq.count)
         }
         self.ids = ids
         self.positions = positions
         self.spans = spans
-        self.squaredLengths = sq
         self.maxLength = mx
     }
 }
 
-/// Offsets of every saved activation inside one flat activation buffer, for a capacity of
-/// `tokens` packed tokens, `sequences` sequences and `probs` attention probabilities per layer.
+/// Offsets of every buffer inside one flat activation workspace, for a capacity of `tokens`
+/// packed tokens, `sequences` sequences and sequences of at most `maxLength` tokens.
+///
+/// Saved for the backward, per layer: qkv (3C), the two pre-LayerNorm sums res1 and res2 (C each),
+/// the feed-forward pre-activation (I) and the LayerNorm statistics — 5C + I floats per token.
+/// Everything else (layer inputs, h1, GELU output, attention probabilities and context) is
+/// recomputed during the backward from these, bit-identically.
 struct ActivationLayout {
-    let tokens: Int, sequences: Int, probs: Int, maxLength: Int
-    let layersSaved: Int
-    /// Whether every layer's activations and the backward scratch are kept.
+    let tokens: Int, sequences: Int, maxLength: Int
     let savesAll: Bool
+    let scratchWorkers: Int
     // Embedding block.
     let embSum: Int      // (n, C) word + position + type, before LayerNorm
-    let embMean: Int     // (n)
-    let embRstd: Int     // (n)
-    /// hidden[l] (n, C): input of layer l; hidden[L] is the last layer's output.
-    let hidden: [Int]
+    let embMean: Int, embRstd: Int   // (n)
     let layers: [Offsets]
+    // Forward temporaries, reused by the backward (see `backward` for the aliasing).
+    let hidA: Int, hidB: Int         // (n, C) alternating layer inputs/outputs
+    let ctx: Int                     // (n, C) attention context
+    let h1: Int                      // (n, C) LayerNorm-1 output
+    let ffnAct: Int                  // (n, max(I, 3C)) GELU output; dQKV in the backward
+    let dI: Int                      // (n, I) backward only
+    let attnScratch: Int, attnScratchCount: Int
     let pooled: Int      // (S, C) pooled, before normalisation
     let output: Int      // (S, C) final embeddings (normalised if the config says so)
     let norms: Int       // (S)
-    // Backward scratch.
-    let dH: Int, dA: Int, dB: Int   // (n, C) each
-    let dQKV: Int                   // (n, 3C)
-    let dI1: Int, dI2: Int          // (n, I) each
-    let dPooled: Int                // (S, C)
-    let dScratch: Int               // (workers · maxT²)
-    let scratchWorkers: Int
+    let dPooled: Int     // (S, C)
     let count: Int
 
     struct Offsets {
         let qkv: Int     // (n, 3C)
-        let probs: Int   // (H·ΣT²)
-        let ctx: Int     // (n, C)
-        let res1: Int    // (n, C) x + attention output, before LayerNorm 1
+        let res1: Int    // (n, C) layer input + attention output, before LayerNorm 1
         let ln1Mean: Int, ln1Rstd: Int  // (n)
-        let h1: Int      // (n, C)
         let ffnPre: Int  // (n, I)
-        let ffnAct: Int  // (n, I)
         let res2: Int    // (n, C) h1 + feed-forward output, before LayerNorm 2
         let ln2Mean: Int, ln2Rstd: Int  // (n)
     }
 
-    init(config c: EncoderConfig, tokens n: Int, sequences S: Int, probs P: Int, maxLength: Int, saveAll: Bool) {
+    init(config c: EncoderConfig, tokens n: Int, sequences S: Int, maxLength: Int, saveAll: Bool) {
         let C = c.hiddenSize, I = c.intermediateSize, L = c.numLayers
         var o = 0
         func take(_ k: Int) -> Int {
             let r = o
-            o += (k + 15) / 16 * 16  // keep every tensor 64-byte aligned
+            o += (k + 15) / 16 * 16  // keep every buffer 64-byte aligned
             return r
         }
-        self.tokens = n; self.sequences = S; self.probs = P; self.maxLength = maxLength
-        layersSaved = saveAll ? L : 1
-        savesAll = saveAll
-        embSum = take(n * C); embMean = take(n); embRstd = take(n)
-        // Without saving, layers alternate between two hidden buffers.
-        let hiddenCount = saveAll ? L + 1 : 2
-        let hb = (0..<hiddenCount).map { _ in take(n * C) }
-        hidden = (0...L).map { saveAll ? hb[$0] : hb[$0 % 2] }
-        var ls: [Offsets] = []
-        for _ in 0..<layersSaved {
-            ls.append(Offsets(qkv: take(n * 3 * C), probs: take(P), ctx: take(n * C), res1: take(n * C),
-                              ln1Mean: take(n), ln1Rstd: take(n), h1: take(n * C),
-                              ffnPre: take(n * I), ffnAct: take(n * I), res2: take(n * C),
-                              ln2Mean: take(n), ln2Rstd: take(n)))
-        }
-        layers = ls
-        pooled = take(S * C); output = take(S * C); norms = take(S)
-        if saveAll {
-            dH = take(n * C); dA = take(n * C); dB = take(n * C); dQKV = take(n * 3 * C)
-            dI1 = take(n * I); dI2 = take(n * I); dPooled = take(S * C); dScratch = take(Attention.scratchCount(maxLength: maxLength))
-        } else {
-            dH = 0; dA = 0; dB = 0; dQKV = 0; dI1 = 0; dI2 = 0; dPooled = 0; dScratch = 0
-        }
+        tokens = n; sequences = S; self.maxLength = maxLength; savesAll = saveAll
         scratchWorkers = Parallel.workers
+        embSum = take(n * C); embMean = take(n); embRstd = take(n)
+        layers = (0..<(saveAll ? L : 1)).map { _ in
+            Offsets(qkv: take(n * 3 * C), res1: take(n * C), ln1Mean: take(n), ln1Rstd: take(n),
+                    ffnPre: take(n * I), res2: take(n * C), ln2Mean: take(n), ln2Rstd: take(n))
+        }
+        hidA = take(n * C); hidB = take(n * C); ctx = take(n * C); h1 = take(n * C)
+        ffnAct = take(n * max(I, 3 * C))
+        dI = saveAll ? take(n * I) : 0
+        attnScratchCount = Attention.scratchCount(maxLength: maxLength)
+        attnScratch = take(attnScratchCount)
+        pooled = take(S * C); output = take(S * C); norms = take(S); dPooled = take(S * C)
         count = o
     }
 
     func layer(_ l: Int) -> Offsets { savesAll ? layers[l] : layers[0] }
+    /// Where layer l's output (hidden[l+1]) is written in the forward.
+    func hiddenOut(_ l: Int) -> Int { l % 2 == 0 ? hidA : hidB }
 }
 
 /// A BERT-family encoder over one flat parameter buffer (STYLE.md §3), with a forward pass that
@@ -122,7 +107,7 @@ struct ActivationLayout {
 /// buffer with the same layout.
 ///
 /// Not thread-safe: one `Encoder` owns one activation workspace. Use one encoder per thread (they
-/// may share the same `parameters`).
+/// may share the same `parameters`); each splits its own work over `Parallel.workers` cores.
 public final class Encoder {
     public let layout: ParameterLayout
     public let parameters: FlatBuffer
@@ -131,6 +116,10 @@ public final class Encoder {
     private var workspace = FlatBuffer(count: 0)
     private var acts: ActivationLayout?
     private var batch: PackedBatch?
+    /// Offset of the last layer's token states of the current batch.
+    private var lastHidden = 0
+    /// Whether the current batch's activations are intact for a backward pass.
+    private var backwardReady = false
 
     public init(layout: ParameterLayout, parameters: FlatBuffer) {
         precondition(parameters.count == layout.count, "Encoder: parameter buffer does not match its layout")
@@ -138,13 +127,15 @@ public final class Encoder {
         self.parameters = parameters
     }
 
+    /// Bytes held by the activation workspace (it grows to the largest batch seen).
+    public var workspaceBytes: Int { workspace.count * MemoryLayout<Float>.stride }
+
     /// Encodes token-id sequences (each already with its special tokens, 1 ≤ length ≤ max
     /// positions, every id < vocabulary size) and returns one embedding per sequence: pooled,
     /// and L2-normalised when the config says so.
     public func embed(_ sequences: [[Int]]) -> [[Float]] {
         if sequences.isEmpty { return [] }
-        let b = PackedBatch(sequences, heads: config.numHeads)
-        forward(b, saveForBackward: false)
+        forward(PackedBatch(sequences), saveForBackward: false)
         return outputRows()
     }
 
@@ -156,54 +147,56 @@ public final class Encoder {
     }
 
     /// Runs the encoder over a packed batch. With `saveForBackward`, every layer's activations
-    /// are kept so that `backward` can run next; otherwise two layer buffers are reused.
+    /// are kept so that `backward` can run next; otherwise one layer's buffers are reused.
     /// The workspace grows only when a batch needs more room than any before it.
     public func forward(_ b: PackedBatch, saveForBackward: Bool) {
         let c = config
         let C = c.hiddenSize, I = c.intermediateSize, H = c.numHeads, L = c.numLayers
-        let n = b.tokenCount, S = b.spans.count
-        precondition(S > 0, "Encoder.forward: empty batch")
+        let n = b.tokenCount
+        precondition(!b.spans.isEmpty, "Encoder.forward: empty batch")
         precondition(b.maxLength <= c.maxPositions, "Encoder.forward: sequence longer than the position table")
         for id in b.ids { precondition(id >= 0 && Int(id) < c.vocabSize, "Encoder.forward: token id \(id) out of range") }
-        let a = reserve(tokens: n, sequences: S, probs: H * b.squaredLengths, maxLength: b.maxLength,
-                        saveAll: saveForBackward)
+        let a = reserve(tokens: n, sequences: b.spans.count, maxLength: b.maxLength, saveAll: saveForBackward)
         batch = b
+        backwardReady = saveForBackward
         let w = parameters.base
         let x = workspace.base
         let e = layout.embeddings
+        let scratch = UnsafeMutableBufferPointer(start: x + a.attnScratch, count: a.attnScratchCount)
         b.ids.withUnsafeBufferPointer { ids in
             b.positions.withUnsafeBufferPointer { pos in
                 Embedding.forward(out: x + a.embSum, ids: ids.baseAddress!, positions: pos.baseAddress!,
                                   wte: w + e.word, wpe: w + e.position, wtt: w + e.tokenType, tokens: n, dim: C)
             }
         }
-        layerNorm(out: x + a.hidden[0], mean: x + a.embMean, rstd: x + a.embRstd, input: x + a.embSum,
+        var hin = x + a.hidB  // layer 0's input; layer l writes hiddenOut(l) (hidA, hidB, hidA, …)
+        layerNorm(out: hin, mean: x + a.embMean, rstd: x + a.embRstd, input: x + a.embSum,
                   weight: w + e.lnWeight, bias: w + e.lnBias, rows: n)
         for l in 0..<L {
             let p = layout.layers[l], s = a.layer(l)
-            let hin = x + a.hidden[l], hout = x + a.hidden[l + 1]
+            let hout = x + a.hiddenOut(l)
             // Self-attention block: qkv = h·Wqkvᵀ + b; ctx = attention; res1 = h + ctx·Woᵀ + bo.
             Linear.forward(y: x + s.qkv, x: hin, weight: w + p.qkvWeight, bias: w + p.qkvBias,
-                               rows: n, inDim: C, outDim: 3 * C)
-            Attention.forward(ctx: x + s.ctx, probs: x + s.probs, qkv: x + s.qkv, spans: b.spans, dim: C, heads: H)
-            Linear.forward(y: x + s.res1, x: x + s.ctx, weight: w + p.attnOutWeight, bias: w + p.attnOutBias,
-                               rows: n, inDim: C, outDim: C)
+                           rows: n, inDim: C, outDim: 3 * C)
+            Attention.forward(ctx: x + a.ctx, qkv: x + s.qkv, spans: b.spans, dim: C, heads: H, scratch: scratch)
+            Linear.forward(y: x + s.res1, x: x + a.ctx, weight: w + p.attnOutWeight, bias: w + p.attnOutBias,
+                           rows: n, inDim: C, outDim: C)
             addInPlace(x + s.res1, hin, count: n * C)
-            layerNorm(out: x + s.h1, mean: x + s.ln1Mean, rstd: x + s.ln1Rstd, input: x + s.res1,
+            layerNorm(out: x + a.h1, mean: x + s.ln1Mean, rstd: x + s.ln1Rstd, input: x + s.res1,
                       weight: w + p.ln1Weight, bias: w + p.ln1Bias, rows: n)
             // Feed-forward block: res2 = h1 + gelu(h1·W1ᵀ + b1)·W2ᵀ + b2.
-            Linear.forward(y: x + s.ffnPre, x: x + s.h1, weight: w + p.ffnInWeight, bias: w + p.ffnInBias,
-                               rows: n, inDim: C, outDim: I)
-            Parallel.chunks(n * I, minPerChunk: 4096) { r in
-                GELU.forward(out: x + s.ffnAct + r.lowerBound, input: x + s.ffnPre + r.lowerBound, count: r.count)
-            }
-            Linear.forward(y: x + s.res2, x: x + s.ffnAct, weight: w + p.ffnOutWeight, bias: w + p.ffnOutBias,
-                               rows: n, inDim: I, outDim: C)
-            addInPlace(x + s.res2, x + s.h1, count: n * C)
+            Linear.forward(y: x + s.ffnPre, x: x + a.h1, weight: w + p.ffnInWeight, bias: w + p.ffnInBias,
+                           rows: n, inDim: C, outDim: I)
+            gelu(out: x + a.ffnAct, input: x + s.ffnPre, count: n * I)
+            Linear.forward(y: x + s.res2, x: x + a.ffnAct, weight: w + p.ffnOutWeight, bias: w + p.ffnOutBias,
+                           rows: n, inDim: I, outDim: C)
+            addInPlace(x + s.res2, x + a.h1, count: n * C)
             layerNorm(out: hout, mean: x + s.ln2Mean, rstd: x + s.ln2Rstd, input: x + s.res2,
                       weight: w + p.ln2Weight, bias: w + p.ln2Bias, rows: n)
+            hin = hout
         }
-        pool(from: x + a.hidden[L])
+        lastHidden = L == 0 ? a.hidB : a.hiddenOut(L - 1)
+        pool(from: x + lastHidden)
     }
 
     /// Recomputes the pooled (and normalised) outputs from token states `hidden` (n, C) of the
@@ -221,9 +214,10 @@ public final class Encoder {
     }
 
     /// Reads the last layer's token states of the current batch, (n, C), inside `body`.
+    /// Valid after `forward` and until the next `forward` or `backward`.
     public func withLastHiddenStates<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
-        guard let a = acts, let b = batch else { preconditionFailure("no forward pass yet") }
-        return try body(UnsafeBufferPointer(start: workspace.base + a.hidden[config.numLayers],
+        guard acts != nil, let b = batch else { preconditionFailure("no forward pass yet") }
+        return try body(UnsafeBufferPointer(start: workspace.base + lastHidden,
                                             count: b.tokenCount * config.hiddenSize))
     }
 
@@ -236,8 +230,10 @@ public final class Encoder {
     /// Backpropagates `dOutput` (S, C) — the loss gradient with respect to the final embeddings
     /// of the last `forward(_, saveForBackward: true)` — into `grads` (same layout as the
     /// parameters), accumulating. Position embeddings get no gradient when `freezePositions`.
+    /// Only the forward's temporaries (among them the last hidden states) are overwritten, so the
+    /// backward may run again on the same forward (gradients then accumulate twice).
     public func backward(dOutput: UnsafePointer<Float>, into grads: FlatBuffer, freezePositions: Bool) {
-        guard let a = acts, let b = batch, a.savesAll else {
+        guard let a = acts, let b = batch, backwardReady, a.savesAll else {
             preconditionFailure("Encoder.backward needs a forward pass with saveForBackward: true")
         }
         precondition(grads.count == layout.count, "Encoder.backward: gradient buffer does not match the layout")
@@ -246,6 +242,14 @@ public final class Encoder {
         let n = b.tokenCount, S = b.spans.count
         let w = parameters.base, g = grads.base, x = workspace.base
         let e = layout.embeddings
+        let scratch = UnsafeMutableBufferPointer(start: x + a.attnScratch, count: a.attnScratchCount)
+        // The forward temporaries are free now; the backward names them by role.
+        let dH = x + a.hidA      // gradient w.r.t. the current layer's output, then its input
+        let dA = x + a.hidB      // gradient w.r.t. h1, then w.r.t. ctx
+        let dR = x + a.h1        // gradient w.r.t. res2, then res1
+        let t1 = x + a.ctx       // recomputed h1, then ctx, then the layer input
+        let tI = x + a.ffnAct    // recomputed GELU output, then dPre, then dQKV
+        let dI = x + a.dI        // gradient w.r.t. the GELU output
 
         // Pooling and normalisation: dOutput → dPooled → dH (n, C).
         let dPooled = x + a.dPooled
@@ -255,65 +259,73 @@ public final class Encoder {
         } else {
             dPooled.update(from: dOutput, count: S * C)
         }
-        let dH = x + a.dH, dX = x + a.dA
-        let dR = x + a.dB
-        dH.update(repeating: 0, count: n * C)
+        fill(dH, 0, count: n * C)
         Pooling.backward(dHidden: dH, dOut: dPooled, spans: b.spans, dim: C, mode: c.pooling)
 
         for l in stride(from: L - 1, through: 0, by: -1) {
             let p = layout.layers[l], s = a.layer(l)
-            let hin = x + a.hidden[l]
-            // LayerNorm 2: dH → dRes2 (in dR).
-            dR.update(repeating: 0, count: n * C)
-            LayerNorm.backward(dInput: dR, dWeight: g + p.ln2Weight, dBias: g + p.ln2Bias, dOut: dH,
-                               input: x + s.res2, mean: x + s.ln2Mean, rstd: x + s.ln2Rstd,
-                               weight: w + p.ln2Weight, rows: n, dim: C)
-            // res2 = h1 + ffnAct·W2ᵀ + b2: the residual passes dRes2 to h1 (dX), the product to ffnAct.
-            dX.update(from: dR, count: n * C)
-            let dAct = x + a.dI1, dPre = x + a.dI2
-            dAct.update(repeating: 0, count: n * I)
-            Linear.backward(dX: dAct, dW: g + p.ffnOutWeight, dB: g + p.ffnOutBias, dY: dR,
-                                x: x + s.ffnAct, weight: w + p.ffnOutWeight, rows: n, inDim: I, outDim: C)
-            dPre.update(repeating: 0, count: n * I)
+            // Recompute h1 = LN1(res1) and the GELU output from the saved tensors.
+            layerNormApply(out: t1, input: x + s.res1, mean: x + s.ln1Mean, rstd: x + s.ln1Rstd,
+                           weight: w + p.ln1Weight, bias: w + p.ln1Bias, rows: n)
+            gelu(out: tI, input: x + s.ffnPre, count: n * I)
+            // LayerNorm 2: dH → dRes2 (dR).
+            layerNormBackward(dInput: dR, dWeight: g + p.ln2Weight, dBias: g + p.ln2Bias, dOut: dH,
+                              input: x + s.res2, mean: x + s.ln2Mean, rstd: x + s.ln2Rstd, weight: w + p.ln2Weight, rows: n)
+            // res2 = h1 + act·W2ᵀ + b2: the residual passes dRes2 to h1 (dA), the product to act (dI).
+            copy(dA, from: dR, count: n * C)
+            fill(dI, 0, count: n * I)
+            Linear.backward(dX: dI, dW: g + p.ffnOutWeight, dB: g + p.ffnOutBias, dY: dR,
+                            x: tI, weight: w + p.ffnOutWeight, rows: n, inDim: I, outDim: C)
+            // act = gelu(pre): dPre (tI) = dAct ⊙ gelu'(pre).
+            fill(tI, 0, count: n * I)
             Parallel.chunks(n * I, minPerChunk: 4096) { r in
                 let o = r.lowerBound
-                GELU.backward(dInput: dPre + o, input: x + s.ffnPre + o, dOut: dAct + o, count: r.count)
+                GELU.backward(dInput: tI + o, input: x + s.ffnPre + o, dOut: dI + o, count: r.count)
             }
-            Linear.backward(dX: dX, dW: g + p.ffnInWeight, dB: g + p.ffnInBias, dY: dPre,
-                                x: x + s.h1, weight: w + p.ffnInWeight, rows: n, inDim: C, outDim: I)
-            // LayerNorm 1: dH1 (dX) → dRes1 (dR).
-            dR.update(repeating: 0, count: n * C)
-            LayerNorm.backward(dInput: dR, dWeight: g + p.ln1Weight, dBias: g + p.ln1Bias, dOut: dX,
-                               input: x + s.res1, mean: x + s.ln1Mean, rstd: x + s.ln1Rstd,
-                               weight: w + p.ln1Weight, rows: n, dim: C)
-            // res1 = hin + ctx·Woᵀ + bo: the residual passes dRes1 to hin (dH), the product to ctx.
-            dH.update(from: dR, count: n * C)
-            let dCtx = dX
-            dCtx.update(repeating: 0, count: n * C)
-            Linear.backward(dX: dCtx, dW: g + p.attnOutWeight, dB: g + p.attnOutBias, dY: dR,
-                                x: x + s.ctx, weight: w + p.attnOutWeight, rows: n, inDim: C, outDim: C)
-            let dQKV = x + a.dQKV
-            dQKV.update(repeating: 0, count: n * 3 * C)
-            Attention.backward(dqkv: dQKV, scratch: UnsafeMutableBufferPointer(start: x + a.dScratch, count: Attention.scratchCount(maxLength: b.maxLength)), dctx: dCtx, qkv: x + s.qkv, probs: x + s.probs,
-                               spans: b.spans, dim: C, heads: H)
-            Linear.backward(dX: dH, dW: g + p.qkvWeight, dB: g + p.qkvBias, dY: dQKV,
-                                x: hin, weight: w + p.qkvWeight, rows: n, inDim: C, outDim: 3 * C)
+            // pre = h1·W1ᵀ + b1.
+            Linear.backward(dX: dA, dW: g + p.ffnInWeight, dB: g + p.ffnInBias, dY: tI,
+                            x: t1, weight: w + p.ffnInWeight, rows: n, inDim: C, outDim: I)
+            // LayerNorm 1: dH1 (dA) → dRes1 (dR).
+            layerNormBackward(dInput: dR, dWeight: g + p.ln1Weight, dBias: g + p.ln1Bias, dOut: dA,
+                              input: x + s.res1, mean: x + s.ln1Mean, rstd: x + s.ln1Rstd, weight: w + p.ln1Weight, rows: n)
+            // res1 = hin + ctx·Woᵀ + bo: the residual passes dRes1 to hin (dH), the product to ctx (dA).
+            copy(dH, from: dR, count: n * C)
+            fill(dA, 0, count: n * C)
+            Linear.backward(dX: dA, dW: nil, dB: nil, dY: dR, x: t1, weight: w + p.attnOutWeight,
+                            rows: n, inDim: C, outDim: C)
+            // Attention backward → dQKV (tI); it also recomputes ctx into t1 for Wo's gradient.
+            fill(tI, 0, count: n * 3 * C)
+            Attention.backward(dqkv: tI, ctx: t1, dctx: dA, qkv: x + s.qkv, spans: b.spans, dim: C, heads: H,
+                               scratch: scratch)
+            Linear.backward(dX: nil, dW: g + p.attnOutWeight, dB: g + p.attnOutBias, dY: dR,
+                            x: t1, weight: w + p.attnOutWeight, rows: n, inDim: C, outDim: C)
+            // Recompute this layer's input (the previous LayerNorm's output) into t1.
+            if l == 0 {
+                layerNormApply(out: t1, input: x + a.embSum, mean: x + a.embMean, rstd: x + a.embRstd,
+                               weight: w + e.lnWeight, bias: w + e.lnBias, rows: n)
+            } else {
+                let q = layout.layers[l - 1], sp = a.layer(l - 1)
+                layerNormApply(out: t1, input: x + sp.res2, mean: x + sp.ln2Mean, rstd: x + sp.ln2Rstd,
+                               weight: w + q.ln2Weight, bias: w + q.ln2Bias, rows: n)
+            }
+            Linear.backward(dX: dH, dW: g + p.qkvWeight, dB: g + p.qkvBias, dY: tI,
+                            x: t1, weight: w + p.qkvWeight, rows: n, inDim: C, outDim: 3 * C)
         }
         // Embedding LayerNorm, then the sparse embedding-table gradients.
-        dX.update(repeating: 0, count: n * C)
-        LayerNorm.backward(dInput: dX, dWeight: g + e.lnWeight, dBias: g + e.lnBias, dOut: dH,
-                           input: x + a.embSum, mean: x + a.embMean, rstd: x + a.embRstd,
-                           weight: w + e.lnWeight, rows: n, dim: C)
+        layerNormBackward(dInput: dA, dWeight: g + e.lnWeight, dBias: g + e.lnBias, dOut: dH,
+                          input: x + a.embSum, mean: x + a.embMean, rstd: x + a.embRstd, weight: w + e.lnWeight, rows: n)
         b.ids.withUnsafeBufferPointer { ids in
             b.positions.withUnsafeBufferPointer { pos in
                 Embedding.backward(dWte: g + e.word, dWpe: freezePositions ? nil : g + e.position,
-                                   dWtt: g + e.tokenType, dOut: dX, ids: ids.baseAddress!,
+                                   dWtt: g + e.tokenType, dOut: dA, ids: ids.baseAddress!,
                                    positions: pos.baseAddress!, tokens: n, dim: C)
             }
         }
     }
 
-    /// LayerNorm forward over `rows` rows of width C, rows split among the workers.
+    // MARK: - Row- and element-parallel wrappers
+
+    /// LayerNorm forward, rows split among the workers.
     private func layerNorm(out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
                            rstd: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                            weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows n: Int) {
@@ -325,15 +337,53 @@ public final class Encoder {
         }
     }
 
-    private func reserve(tokens n: Int, sequences S: Int, probs P: Int, maxLength: Int, saveAll: Bool) -> ActivationLayout {
-        if let a = acts, a.tokens >= n, a.sequences >= S, a.probs >= P, a.maxLength >= maxLength,
-           a.savesAll || !saveAll, !saveAll || a.scratchWorkers >= Parallel.workers {
+    /// LayerNorm output recomputed from saved statistics, rows split among the workers.
+    private func layerNormApply(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                                mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                                weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows n: Int) {
+        let C = config.hiddenSize
+        Parallel.chunks(n, minPerChunk: 16) { r in
+            let o = r.lowerBound
+            LayerNorm.apply(out: out + o * C, input: input + o * C, mean: mean + o, rstd: rstd + o,
+                            weight: weight, bias: bias, rows: r.count, dim: C)
+        }
+    }
+
+    /// LayerNorm backward: `dInput` is overwritten (zeroed first); the input gradient is split by
+    /// rows, γ/β gradients by features.
+    private func layerNormBackward(dInput: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
+                                   dBias: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
+                                   input: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                                   weight: UnsafePointer<Float>, rows n: Int) {
+        let C = config.hiddenSize
+        fill(dInput, 0, count: n * C)
+        Parallel.chunks(n, minPerChunk: 16) { r in
+            let o = r.lowerBound
+            LayerNorm.backward(dInput: dInput + o * C, dWeight: nil, dBias: nil, dOut: dOut + o * C,
+                               input: input + o * C, mean: mean + o, rstd: rstd + o, weight: weight,
+                               rows: r.count, dim: C)
+        }
+        Parallel.chunks(C, minPerChunk: 16) { cols in
+            LayerNorm.parameterGradients(dWeight: dWeight, dBias: dBias, dOut: dOut, input: input,
+                                         mean: mean, rstd: rstd, rows: n, dim: C, columns: cols)
+        }
+    }
+
+    private func gelu(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int) {
+        Parallel.chunks(count, minPerChunk: 4096) { r in
+            GELU.forward(out: out + r.lowerBound, input: input + r.lowerBound, count: r.count)
+        }
+    }
+
+    private func reserve(tokens n: Int, sequences S: Int, maxLength: Int, saveAll: Bool) -> ActivationLayout {
+        if let a = acts, a.tokens >= n, a.sequences >= S, a.maxLength >= maxLength,
+           a.savesAll || !saveAll, a.scratchWorkers >= Parallel.workers {
             return a
         }
         // Grow to at least the old capacities, so alternating batch shapes do not reallocate.
         let old = acts
         let a = ActivationLayout(config: config, tokens: max(n, old?.tokens ?? 0),
-                                 sequences: max(S, old?.sequences ?? 0), probs: max(P, old?.probs ?? 0),
+                                 sequences: max(S, old?.sequences ?? 0),
                                  maxLength: max(maxLength, old?.maxLength ?? 0),
                                  saveAll: saveAll || (old?.savesAll ?? false))
         workspace = FlatBuffer(count: a.count)
@@ -346,5 +396,19 @@ public final class Encoder {
 func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
     Parallel.chunks(count, minPerChunk: 16384) { r in
         for i in r { y[i] += x[i] }
+    }
+}
+
+/// y = x elementwise, split among the workers.
+func copy(_ y: UnsafeMutablePointer<Float>, from x: UnsafePointer<Float>, count: Int) {
+    Parallel.chunks(count, minPerChunk: 16384) { r in
+        (y + r.lowerBound).update(from: x + r.lowerBound, count: r.count)
+    }
+}
+
+/// y = v elementwise, split among the workers.
+func fill(_ y: UnsafeMutablePointer<Float>, _ v: Float, count: Int) {
+    Parallel.chunks(count, minPerChunk: 16384) { r in
+        (y + r.lowerBound).update(repeating: v, count: r.count)
     }
 }

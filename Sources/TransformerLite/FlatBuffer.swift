@@ -1,6 +1,15 @@
-/// An owned, contiguous, 64-byte-aligned buffer of `Float`s: the one kind of memory the engine
-/// uses for parameters, gradients and activations. Raw pointers to it are handed out only inside
-/// closures (`withUnsafe…`), and to kernels of this module.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An owned, contiguous buffer of `Float`s: the one kind of memory the engine uses for parameters,
+/// gradients and activations. Raw pointers to it are handed out only inside closures
+/// (`withUnsafe…`), and to kernels of this module.
+///
+/// Memory comes zeroed from `calloc`: large buffers are lazily zeroed pages, so a gradient buffer
+/// whose word-embedding rows are mostly never touched costs resident memory only for the rows used.
 public final class FlatBuffer: @unchecked Sendable {
     @usableFromInline let base: UnsafeMutablePointer<Float>
     /// Number of floats.
@@ -9,10 +18,10 @@ public final class FlatBuffer: @unchecked Sendable {
     /// A zero-filled buffer of `count` floats.
     public init(count: Int) {
         precondition(count >= 0, "FlatBuffer: negative count")
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride,
-                                                   alignment: 64)
+        guard let raw = calloc(max(count, 1), MemoryLayout<Float>.stride) else {
+            fatalError("FlatBuffer: cannot allocate \(count) floats")
+        }
         base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        base.initialize(repeating: 0, count: max(count, 1))
         self.count = count
     }
 
@@ -24,7 +33,7 @@ public final class FlatBuffer: @unchecked Sendable {
         }
     }
 
-    deinit { base.deallocate() }
+    deinit { free(base) }
 
     /// Sets every element to zero.
     public func zero() { base.update(repeating: 0, count: count) }

@@ -30,7 +30,20 @@ public enum LayerNorm {
         }
     }
 
-    /// Backward, accumulating into `dInput`, `dWeight`, `dBias`.
+    /// Recomputes the forward output from the saved statistics, bit-identical to `forward`'s.
+    public static func apply(
+        out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+        mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows n: Int, dim C: Int
+    ) {
+        for r in 0..<n {
+            let x = input + r * C, y = out + r * C
+            let m = mean[r], rs = rstd[r]
+            for i in 0..<C { y[i] = (x[i] - m) * rs * weight[i] + bias[i] }
+        }
+    }
+
+    /// Backward, accumulating into `dInput`, `dWeight`, `dBias` (either may be nil).
     ///
     /// With x̂ = (x − μ)·rstd and g = dy ⊙ γ:
     ///   dβ += dy, dγ += dy ⊙ x̂,
@@ -46,19 +59,35 @@ public enum LayerNorm {
             let m = mean[r], rs = rstd[r]
             var sumG: Float = 0, sumGX: Float = 0
             for i in 0..<C {
-                let xh = (x[i] - m) * rs
                 let g = dy[i] * weight[i]
                 sumG += g
-                sumGX += g * xh
+                sumGX += g * (x[i] - m) * rs
             }
             let meanG = sumG / Float(C), meanGX = sumGX / Float(C)
             for i in 0..<C {
                 let xh = (x[i] - m) * rs
-                let g = dy[i] * weight[i]
-                dx[i] += rs * (g - meanG - xh * meanGX)
-                if let dWeight { dWeight[i] += dy[i] * xh }
-                if let dBias { dBias[i] += dy[i] }
+                dx[i] += rs * (dy[i] * weight[i] - meanG - xh * meanGX)
             }
+        }
+        if dWeight != nil || dBias != nil {
+            parameterGradients(dWeight: dWeight, dBias: dBias, dOut: dOut, input: input, mean: mean, rstd: rstd,
+                               rows: n, dim: C, columns: 0..<C)
+        }
+    }
+
+    /// The γ and β gradients alone, for the features in `columns`: `dγ += Σ_r dy ⊙ x̂`,
+    /// `dβ += Σ_r dy`. Separate from the input gradient so that workers can split rows for one
+    /// and features for the other without sharing writes.
+    public static func parameterGradients(
+        dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?,
+        dOut: UnsafePointer<Float>, input: UnsafePointer<Float>,
+        mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows n: Int, dim C: Int, columns: Range<Int>
+    ) {
+        for r in 0..<n {
+            let x = input + r * C, dy = dOut + r * C
+            let m = mean[r], rs = rstd[r]
+            if let dWeight { for i in columns { dWeight[i] += dy[i] * (x[i] - m) * rs } }
+            if let dBias { for i in columns { dBias[i] += dy[i] } }
         }
     }
 }

@@ -8,7 +8,7 @@ struct GradNormIRCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gradnormir",
         abstract: "Score how out-of-distribution documents are for a dense retriever (GradNormIR).",
-        subcommands: [Tokenize.self, Embed.self])
+        subcommands: [Tokenize.self, Embed.self, GradNorm.self])
 }
 
 /// Options every model-using command shares.
@@ -124,6 +124,55 @@ struct Embed: ParsableCommand {
                 start += chunk
             }
             out.flush()
+        }
+    }
+}
+
+struct GradNorm: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gradnorm",
+        abstract: "Loss and gradient norm of one GradNormIR record, as one JSON object.",
+        discussion: """
+            The query, the positive and the negatives are encoded by the model in eval mode; the loss is \
+            InfoNCE with cosine similarity and temperature T (positive first); grad_norm is the global L2 \
+            norm of the loss gradient over all encoder parameters except the position embeddings.
+            """)
+
+    @OptionGroup var options: ModelOptions
+    @Option(help: "The document used as the query.") var query: String
+    @Option(help: "The positive passage.") var positive: String
+    @Option(help: "A negative passage (repeat for more).") var negative: [String] = []
+    @Option(help: "InfoNCE temperature τ.") var temperature: Double = 0.05
+    @Option(name: .long, help: "Maximum tokens per text, [CLS] and [SEP] included (GradNormIR uses 512).")
+    var maxLength: Int = 512
+    @Flag(help: "Also print the gradient norm of every tensor.") var tensorNorms = false
+
+    func run() throws {
+        try reportingErrors {
+            guard !negative.isEmpty else { throw GradNormIRError.invalidInput("at least one --negative is needed") }
+            guard temperature > 0, temperature.isFinite else {
+                throw GradNormIRError.invalidInput("--temperature must be a positive number")
+            }
+            for (name, text) in [("--query", query), ("--positive", positive)] + negative.map({ ("--negative", $0) })
+            where text.allSatisfy(\.isWhitespace) {
+                throw GradNormIRError.invalidInput("\(name): empty text")
+            }
+            let model = try options.load()
+            let m = try model.validatedMaxLength(maxLength)
+            let ids = { (t: String) in model.tokenizer.encode(t, maxLength: m) }
+            let scorer = RecordGradient(retriever: model)
+            let r = scorer.compute(query: ids(query), positive: ids(positive), negatives: negative.map(ids),
+                                   temperature: temperature, tensorNorms: tensorNorms)
+            guard r.loss.isFinite, r.gradNorm.isFinite else {
+                throw GradNormIRError.invalidInput("the loss or gradient is not finite")
+            }
+            var fields = ["\"loss\": \(r.loss)", "\"grad_norm\": \(r.gradNorm)", "\"negatives\": \(negative.count)",
+                          "\"temperature\": \(temperature)", "\"max_length\": \(m)"]
+            if tensorNorms {
+                let inner = r.tensorNorms.keys.sorted().map { "\(JSONLines.quote($0)): \(r.tensorNorms[$0]!)" }
+                fields.append("\"tensor_norms\": {\(inner.joined(separator: ", "))}")
+            }
+            print("{" + fields.joined(separator: ", ") + "}")
         }
     }
 }

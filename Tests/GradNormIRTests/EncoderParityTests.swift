@@ -70,7 +70,7 @@ final class EncoderParityTests: XCTestCase {
         for s in fx.hidden_slices {
             let r = fx.records[s.record]
             let enc = model.makeEncoder()
-            enc.forward(PackedBatch([r.ids], heads: model.config.numHeads), saveForBackward: false)
+            enc.forward(PackedBatch([r.ids]), saveForBackward: false)
             let C = model.config.hiddenSize
             enc.withLastHiddenStates { h in
                 for t in 0..<s.tokens {

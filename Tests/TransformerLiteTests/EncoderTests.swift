@@ -48,7 +48,7 @@ final class EncoderTests: XCTestCase {
             let diff = zip(alone, together[s]).map { abs($0 - $1) }.max()!
             XCTAssertLessThan(diff, 1e-6, "sequence \(s) packed with others differs from alone")
         }
-        enc.forward(PackedBatch(sequences, heads: 2), saveForBackward: true)
+        enc.forward(PackedBatch(sequences), saveForBackward: true)
         XCTAssertEqual(enc.outputRows(), together)
     }
 
@@ -69,7 +69,7 @@ final class EncoderTests: XCTestCase {
                 return s
             }
             let enc = Encoder(layout: layout, parameters: FlatBuffer(p.floats))
-            enc.forward(PackedBatch(sequences, heads: layout.config.numHeads), saveForBackward: true)
+            enc.forward(PackedBatch(sequences), saveForBackward: true)
             let grads = FlatBuffer(count: layout.count)
             let dOut = r.floats
             enc.backward(dOutput: dOut, into: grads, freezePositions: false)
@@ -104,5 +104,38 @@ final class EncoderTests: XCTestCase {
                 XCTAssertEqual(grads[i], expected, accuracy: 1e-6 * max(1, abs(expected)))
             }
         }
+    }
+
+    /// The whole record gradient: encoder + InfoNCE over (query, positive, negatives), against
+    /// finite differences of the Float64 reference loss, for every tensor but the frozen positions.
+    func testEncoderPlusInfoNCEMatchesFiniteDifferences() {
+        let layout = ParameterLayout(config: Self.tinyConfig())
+        let p = Self.randomParameters(layout, seed: 15)
+        let record = [[1, 5, 7, 2], [4, 9], [3, 3, 8, 15, 22, 0, 11], [1, 2, 3], [6], [2, 2, 19, 7, 7]]
+        let tau = 0.05, C = layout.config.hiddenSize
+        func loss(_ q: [Double]) -> Double {
+            let e = record.map { Ref.encode($0, params: q, layout: layout) }
+            let z = (1..<e.count).map { j in zip(e[0], e[j]).map(*).reduce(0, +) / tau }  // unit vectors: cos = dot
+            let mx = z.max()!
+            return mx + log(z.map { exp($0 - mx) }.reduce(0, +)) - z[0]
+        }
+        let enc = Encoder(layout: layout, parameters: FlatBuffer(p.floats))
+        enc.forward(PackedBatch(record), saveForBackward: true)
+        var dE = [Float](repeating: 0, count: record.count * C)
+        let l = enc.withOutput { InfoNCE.forwardBackward(embeddings: $0.baseAddress!, rows: record.count, dim: C,
+                                                         temperature: tau, dEmbeddings: &dE) }
+        XCTAssertEqual(l, loss(p), accuracy: 1e-4 * abs(loss(p)))
+        let grads = FlatBuffer(count: layout.count)
+        enc.backward(dOutput: dE, into: grads, freezePositions: true)
+        var rng = TestRNG(seed: 16)
+        var indices: [Int] = []
+        for slot in layout.tensors where !slot.name.contains("position") {
+            for _ in 0..<min(10, slot.count) { indices.append(slot.offset + rng.int(slot.count)) }
+        }
+        let fd = Ref.finiteDifference(loss, at: p, indices: indices)
+        let err = Ref.normalizedError(indices.map { Double(grads[$0]) }, fd)
+        XCTAssertLessThan(err, 1e-4, "normalised error \(err)")
+        let pos = layout.embeddings.position
+        XCTAssertTrue((pos..<(pos + layout.config.maxPositions * C)).allSatisfy { grads[$0] == 0 }, "frozen positions got gradient")
     }
 }

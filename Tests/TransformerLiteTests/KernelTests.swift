@@ -72,12 +72,14 @@ final class KernelTests: XCTestCase {
         var rng = TestRNG(seed: 4)
         let C = 8, H = 2
         let lengths = [3, 1, 5]
-        let batch = PackedBatch(lengths.map { Array(repeating: 0, count: $0) }, heads: H)
+        let batch = PackedBatch(lengths.map { Array(repeating: 0, count: $0) })
         let n = batch.tokenCount
         let qkv = rng.array(n * 3 * C)
         var ctx = [Float](repeating: 0, count: n * C)
-        var probs = [Float](repeating: 0, count: H * batch.squaredLengths)
-        Attention.forward(ctx: &ctx, probs: &probs, qkv: qkv.floats, spans: batch.spans, dim: C, heads: H)
+        var scratch = [Float](repeating: 0, count: Attention.scratchCount(maxLength: batch.maxLength))
+        scratch.withUnsafeMutableBufferPointer { sc in
+            Attention.forward(ctx: &ctx, qkv: qkv.floats, spans: batch.spans, dim: C, heads: H, scratch: sc)
+        }
         func ref(_ q: [Double]) -> [Double] {
             var out: [Double] = []
             for s in batch.spans {
@@ -89,18 +91,75 @@ final class KernelTests: XCTestCase {
 
         let r = rng.array(n * C)
         var dqkv = [Float](repeating: 0, count: n * 3 * C)
-        var scratch = [Float](repeating: 0, count: Attention.scratchCount(maxLength: batch.maxLength))
-        scratch.withUnsafeMutableBufferPointer { scratch in Attention.backward(dqkv: &dqkv, scratch: scratch, dctx: r.floats, qkv: qkv.floats, probs: probs,
-                           spans: batch.spans, dim: C, heads: H) }
+        var recomputed = [Float](repeating: 0, count: n * C)
+        scratch.withUnsafeMutableBufferPointer { sc in
+            Attention.backward(dqkv: &dqkv, ctx: &recomputed, dctx: r.floats, qkv: qkv.floats,
+                               spans: batch.spans, dim: C, heads: H, scratch: sc)
+        }
+        XCTAssertEqual(recomputed, ctx, "the backward's recomputed context must equal the forward's bit for bit")
         let fd = Ref.finiteDifference({ self.dot(r, ref($0)) }, at: qkv, indices: Array(qkv.indices))
         XCTAssertLessThan(Ref.normalizedError(dqkv.doubles, fd), gradTol)
+    }
+
+    func testLayerNormApplyRecomputesForwardBitForBit() {
+        var rng = TestRNG(seed: 8)
+        let n = 6, C = 11
+        let x = rng.array(n * C, scale: 3).floats, g = rng.array(C).floats, b = rng.array(C).floats
+        var y = [Float](repeating: 0, count: n * C), y2 = y, mean = [Float](repeating: 0, count: n), rstd = mean
+        LayerNorm.forward(out: &y, mean: &mean, rstd: &rstd, input: x, weight: g, bias: b, rows: n, dim: C, eps: 1e-12)
+        LayerNorm.apply(out: &y2, input: x, mean: mean, rstd: rstd, weight: g, bias: b, rows: n, dim: C)
+        XCTAssertEqual(y, y2)
+    }
+
+    func testDropoutMaskForwardBackwardAndSeeding() {
+        let n = 10_000, p: Float = 0.1
+        var m1 = [UInt8](repeating: 0, count: n), m2 = m1
+        var r1 = SplitMix64(seed: 42), r2 = SplitMix64(seed: 42)
+        Dropout.makeMask(&m1, count: n, p: p, rng: &r1)
+        Dropout.makeMask(&m2, count: n, p: p, rng: &r2)
+        XCTAssertEqual(m1, m2, "same seed, same mask")
+        let dropped = m1.filter { $0 == 0 }.count
+        XCTAssertEqual(Double(dropped) / Double(n), Double(p), accuracy: 0.015)
+        var rng = TestRNG(seed: 9)
+        let x = rng.array(n), r = rng.array(n)
+        for rescale in [false, true] {
+            let scale = rescale ? 1 / (1 - Double(p)) : 1
+            var y = [Float](repeating: 0, count: n)
+            Dropout.forward(out: &y, input: x.floats, mask: m1, count: n, p: p, rescale: rescale)
+            let expected = (0..<n).map { m1[$0] == 0 ? 0 : x[$0] * scale }
+            XCTAssertLessThan(maxAbsDiff(y, expected), fwdTol)
+            // L = Σ r ⊙ dropout(x) is linear: its gradient is r ⊙ mask · scale; check by differences.
+            var dX = [Float](repeating: 0, count: n)
+            Dropout.backward(dInput: &dX, dOut: r.floats, mask: m1, count: n, p: p, rescale: rescale)
+            let idx = Array(0..<200)
+            let fd = Ref.finiteDifference({ q in zip(r, (0..<n).map { m1[$0] == 0 ? 0 : q[$0] * scale }).map(*).reduce(0, +) },
+                                          at: x, indices: idx)
+            XCTAssertLessThan(Ref.normalizedError(idx.map { Double(dX[$0]) }, fd), gradTol)
+        }
+    }
+
+    func testInfoNCEForwardAndBackward() {
+        var rng = TestRNG(seed: 10)
+        let S = 6, C = 7, tau = 0.05
+        let e = rng.array(S * C)
+        func ref(_ e: [Double]) -> Double {
+            func u(_ i: Int) -> [Double] { Ref.l2normalize(Array(e[(i * C)..<((i + 1) * C)])) }
+            let z = (1..<S).map { j in zip(u(0), u(j)).map(*).reduce(0, +) / tau }
+            let mx = z.max()!
+            return mx + log(z.map { exp($0 - mx) }.reduce(0, +)) - z[0]
+        }
+        var dE = [Float](repeating: 0, count: S * C)
+        let loss = InfoNCE.forwardBackward(embeddings: e.floats, rows: S, dim: C, temperature: tau, dEmbeddings: &dE)
+        XCTAssertEqual(loss, ref(e), accuracy: 1e-4 * abs(ref(e)))
+        let fd = Ref.finiteDifference(ref, at: e, indices: Array(e.indices))
+        XCTAssertLessThan(Ref.normalizedError(dE.doubles, fd), gradTol)
     }
 
     func testEmbeddingForwardAndSparseBackward() {
         var rng = TestRNG(seed: 5)
         let V = 6, P = 5, C = 4
         let wte = rng.array(V * C), wpe = rng.array(P * C), wtt = rng.array(2 * C)
-        let batch = PackedBatch([[1, 3, 3], [5, 0]], heads: 1)
+        let batch = PackedBatch([[1, 3, 3], [5, 0]])
         let n = batch.tokenCount
         var out = [Float](repeating: 0, count: n * C)
         Embedding.forward(out: &out, ids: batch.ids, positions: batch.positions, wte: wte.floats, wpe: wpe.floats,
@@ -136,7 +195,7 @@ final class KernelTests: XCTestCase {
     func testPoolingAndNormalizeForwardAndBackward() {
         var rng = TestRNG(seed: 6)
         let C = 5
-        let batch = PackedBatch([[0, 0, 0], [0], [0, 0]], heads: 1)
+        let batch = PackedBatch([[0, 0, 0], [0], [0, 0]])
         let n = batch.tokenCount, S = batch.spans.count
         let hidden = rng.array(n * C)
         for mode in [EncoderConfig.Pooling.mean, .cls] {

@@ -1,0 +1,61 @@
+import Foundation
+
+/// The contrastive loss of one GradNormIR record (METHOD.md step 4): the query embedding e₀ against
+/// candidates e₁ (the positive) and e₂…e_m (negatives), with cosine similarity and temperature τ:
+///
+///   z_j = cos(e₀, e_j)/τ,   L = −log softmax(z)₁ = logsumexp(z) − z₁.
+///
+/// Computed in Float64 (m ≤ a few dozen rows, so the cost is negligible).
+public enum InfoNCE {
+    /// Returns L and writes ∂L/∂e into `dEmbeddings` (rows, C), overwriting it.
+    ///
+    /// Backward: with u_i = e_i/‖e_i‖ and p = softmax(z), ∂L/∂z_j = p_j − [j = 1], so
+    ///   ∂L/∂u₀ = Σ_j (p_j − δ_j)/τ · u_j,   ∂L/∂u_j = (p_j − δ_j)/τ · u₀,
+    /// and through the normalisation ∂L/∂e_i = (g_i − u_i (u_i·g_i)) / ‖e_i‖.
+    @discardableResult
+    public static func forwardBackward(embeddings e: UnsafePointer<Float>, rows S: Int, dim C: Int,
+                                       temperature tau: Double,
+                                       dEmbeddings: UnsafeMutablePointer<Float>?) -> Double {
+        precondition(S >= 2, "InfoNCE needs a query and at least one candidate")
+        precondition(tau > 0, "InfoNCE: temperature must be positive")
+        // u_i = e_i / ‖e_i‖ in Double.
+        var u = [Double](repeating: 0, count: S * C)
+        var norms = [Double](repeating: 0, count: S)
+        for i in 0..<S {
+            var s = 0.0
+            for k in 0..<C { let v = Double(e[i * C + k]); s += v * v }
+            let n = max(s.squareRoot(), 1e-12)
+            norms[i] = n
+            for k in 0..<C { u[i * C + k] = Double(e[i * C + k]) / n }
+        }
+        let m = S - 1
+        var z = [Double](repeating: 0, count: m)
+        for j in 0..<m {
+            var d = 0.0
+            for k in 0..<C { d += u[k] * u[(j + 1) * C + k] }
+            z[j] = d / tau
+        }
+        let zmax = z.max()!
+        let sumExp = z.reduce(0) { $0 + exp($1 - zmax) }
+        let lse = zmax + log(sumExp)
+        let loss = lse - z[0]
+        guard let dE = dEmbeddings else { return loss }
+
+        // ∂L/∂z_j, then ∂L/∂u.
+        let dz = (0..<m).map { j in exp(z[j] - lse) - (j == 0 ? 1 : 0) }
+        var g = [Double](repeating: 0, count: S * C)
+        for j in 0..<m {
+            let c = dz[j] / tau
+            for k in 0..<C {
+                g[k] += c * u[(j + 1) * C + k]
+                g[(j + 1) * C + k] += c * u[k]
+            }
+        }
+        for i in 0..<S {
+            var dot = 0.0
+            for k in 0..<C { dot += u[i * C + k] * g[i * C + k] }
+            for k in 0..<C { dE[i * C + k] = Float((g[i * C + k] - u[i * C + k] * dot) / norms[i]) }
+        }
+        return loss
+    }
+}

@@ -16,8 +16,9 @@ Output: Tests/GradNormIRTests/Fixtures/encoder_parity.json
 - padding_max_abs_diff: max |difference| between each record's embedding computed alone (no
   padding) and in its padded, masked, mixed-length batch. The script fails if it exceeds 1e-5.
 
-The encoder below is a plain-PyTorch BERT in eval mode (no dropout) written from the Hugging Face
-BertModel definition; it needs only torch, tokenizers and safetensors (not transformers). Floats
+The encoder is the plain-PyTorch BERT of scripts/torch_bert.py in eval mode (no dropout), written
+from the Hugging Face BertModel definition; it needs only torch, tokenizers and safetensors (not
+transformers). Floats
 are computed in float32 and rounded to 8 significant digits in the file. Texts are fixed in this
 file or drawn from a fixed word list with a fixed seed, so reruns give the same file.
 
@@ -28,15 +29,14 @@ Versions used for the committed file: torch 2.13.0+cpu, tokenizers 0.23.3, safet
 
 import argparse
 import json
-import math
 import os
 import random
 import sys
 
 import torch
-import torch.nn.functional as F
-from safetensors.torch import load_file
-from tokenizers import Tokenizer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_bert import Bert, load_tokenizer  # noqa: E402  (scripts/torch_bert.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(ROOT, "models", "all-MiniLM-L6-v2")
@@ -183,93 +183,6 @@ def build_texts(single_token_words):
 
 
 # ----------------------------------------------------------------------------------------------
-# Plain-PyTorch BERT encoder (eval mode)
-# ----------------------------------------------------------------------------------------------
-
-class Bert:
-    """BERT forward pass reading Hugging Face names (no `bert.` prefix), weights stored [out, in]."""
-
-    def __init__(self, model_dir):
-        with open(os.path.join(model_dir, "config.json")) as f:
-            cfg = json.load(f)
-        assert cfg.get("hidden_act", "gelu") == "gelu", cfg.get("hidden_act")
-        assert cfg.get("position_embedding_type", "absolute") == "absolute"
-        self.hidden = cfg["hidden_size"]
-        self.layers = cfg["num_hidden_layers"]
-        self.heads = cfg["num_attention_heads"]
-        self.head_size = self.hidden // self.heads
-        self.eps = float(cfg["layer_norm_eps"])
-        self.max_pos = cfg["max_position_embeddings"]
-        w = load_file(os.path.join(model_dir, "model.safetensors"))
-        self.w = {k: v.to(torch.float32) for k, v in w.items()}
-
-    def p(self, name):
-        return self.w[name]
-
-    def linear(self, x, prefix):
-        # x (B, T, in) . W^T (in, out) + b (out)
-        return F.linear(x, self.p(prefix + ".weight"), self.p(prefix + ".bias"))
-
-    def layer_norm(self, x, prefix):
-        return F.layer_norm(x, (self.hidden,), self.p(prefix + ".weight"), self.p(prefix + ".bias"),
-                            self.eps)
-
-    def forward(self, ids, mask):
-        """ids, mask: (B, T) int64 / bool. Returns (embedding-layer output, last-layer output),
-        each (B, T, C)."""
-        B, T = ids.shape
-        assert T <= self.max_pos
-        pos = torch.arange(T).unsqueeze(0).expand(B, T)
-        tok_type = torch.zeros_like(ids)
-        x = (self.p("embeddings.word_embeddings.weight")[ids]
-             + self.p("embeddings.position_embeddings.weight")[pos]
-             + self.p("embeddings.token_type_embeddings.weight")[tok_type])
-        x = self.layer_norm(x, "embeddings.LayerNorm")
-        emb_out = x
-        # Key padding mask: padded keys get -inf before the softmax, so they get zero weight.
-        # Every row has at least [CLS] real, so no row is all -inf.
-        key_bias = torch.zeros(B, 1, 1, T, dtype=torch.float32)
-        key_bias = key_bias.masked_fill(~mask[:, None, None, :], float("-inf"))
-        scale = 1.0 / math.sqrt(self.head_size)
-        for l in range(self.layers):
-            pre = f"encoder.layer.{l}."
-
-            def split(t):  # (B, T, C) -> (B, H, T, hs)
-                return t.view(B, T, self.heads, self.head_size).transpose(1, 2)
-
-            q = split(self.linear(x, pre + "attention.self.query"))
-            k = split(self.linear(x, pre + "attention.self.key"))
-            v = split(self.linear(x, pre + "attention.self.value"))
-            scores = (q @ k.transpose(-1, -2)) * scale + key_bias  # (B, H, T, T)
-            att = torch.softmax(scores, dim=-1)
-            ctx = (att @ v).transpose(1, 2).reshape(B, T, self.hidden)  # (B, T, C)
-            a = self.linear(ctx, pre + "attention.output.dense")
-            x = self.layer_norm(a + x, pre + "attention.output.LayerNorm")
-            h = F.gelu(self.linear(x, pre + "intermediate.dense"), approximate="none")
-            o = self.linear(h, pre + "output.dense")
-            x = self.layer_norm(o + x, pre + "output.LayerNorm")
-        return emb_out, x
-
-    def embed(self, id_lists):
-        """Pads a batch to its longest sequence and runs it. Returns (normalised embeddings (B, C),
-        pre-normalisation norms (B,), embedding-layer outputs, last-layer outputs)."""
-        B = len(id_lists)
-        T = max(len(s) for s in id_lists)
-        ids = torch.zeros(B, T, dtype=torch.int64)  # [PAD] = 0
-        mask = torch.zeros(B, T, dtype=torch.bool)
-        for i, s in enumerate(id_lists):
-            ids[i, : len(s)] = torch.tensor(s, dtype=torch.int64)
-            mask[i, : len(s)] = True
-        with torch.no_grad():
-            emb_out, last = self.forward(ids, mask)
-            m = mask.unsqueeze(-1).to(torch.float32)
-            pooled = (last * m).sum(dim=1) / m.sum(dim=1)  # mean over real tokens (B, C)
-            norms = pooled.norm(dim=-1)
-            normed = pooled / norms.clamp_min(1e-12).unsqueeze(-1)
-        return normed, norms, emb_out, last
-
-
-# ----------------------------------------------------------------------------------------------
 
 def r8(x):
     """Round to SIG_DIGITS significant digits (as a JSON number)."""
@@ -277,11 +190,8 @@ def r8(x):
 
 
 def tokenizer_for(model_dir):
-    tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
-    # tokenizer.json ships sentence-transformers' settings (truncate and pad to 128): replace them.
-    tok.no_padding()
-    tok.enable_truncation(max_length=MAX_LENGTH)
-    return tok
+    # The model's tokenizer.json with truncation to 512 and its shipped padding removed.
+    return load_tokenizer(model_dir, MAX_LENGTH)
 
 
 def main():

@@ -7,7 +7,7 @@ import TransformerLite
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "GradNormIR engine benchmark: sgemm roofline and encoder forward throughput on the real model.")
+        abstract: "GradNormIR engine benchmark: sgemm roofline, encoder forward and record gradient throughput on the real model.")
 
     @Option(help: "Model folder (default: $GRADNORMIR_MODEL or models/all-MiniLM-L6-v2).")
     var model: String?
@@ -47,8 +47,17 @@ struct Bench: ParsableCommand {
         var results: [String: Any] = [
             "model": folder, "blas_core": BLAS.coreName, "blas_config": BLAS.config, "reps": reps,
         ]
+        // Peak memory first: getrusage(RUSAGE_CHILDREN) reports the largest child so far.
+        if let mb = peakMemoryOfRecord512(model: folder) {
+            print("Peak resident memory of `gradnormir gradnorm` on one record of 6 × 512 tokens (model load included): \(fmt(mb)) MB")
+            print("")
+            results["peak_rss_mb_record_6x512"] = mb
+        }
         let forward = ForwardBench(retriever: retriever, reps: reps)
-        results["forward"] = forward.run(threadCounts: threadCounts)
+        let (fwd, roofline) = forward.run(threadCounts: threadCounts)
+        results["forward"] = fwd
+        let record = RecordBench(retriever: retriever, reps: reps, forward: forward)
+        results["record"] = record.run(threadCounts: threadCounts, roofline: roofline)
 
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let path = (out as NSString).appendingPathComponent("bench.json")

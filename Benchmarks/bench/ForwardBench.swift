@@ -49,8 +49,10 @@ struct ForwardBench {
         return (totalFlops / totalTime / 1e9, per)
     }
 
-    func run(threadCounts: [Int]) -> [[String: Any]] {
+    /// Returns the JSON rows and the roofline GFLOP/s per thread count.
+    func run(threadCounts: [Int]) -> (json: [[String: Any]], roofline: [Int: Double]) {
         var json: [[String: Any]] = []
+        var roofs: [Int: Double] = [:]
         var roofTable = Table(["threads", "tokens N"] + shapes(tokens: tokensPerBatch).map { "\($0.0) GFLOP/s" } + ["roofline GFLOP/s"])
         var fwdTable = Table(["threads", "T", "batch", "ms/batch", "seq/s", "tokens/s", "GFLOP/s", "% of roofline"])
         let vocab = config.vocabSize
@@ -61,6 +63,7 @@ struct ForwardBench {
             BLAS.setLibraryThreads(threads)
             note("bench: roofline, \(threads) thread(s)…")
             let roof = roofline(tokens: tokensPerBatch)
+            roofs[threads] = roof.aggregate
             BLAS.setThreads(threads)
             roofTable.add(["\(threads)", "\(tokensPerBatch)"] + roof.perShape.map { fmt($0.1) } + [fmt(roof.aggregate)])
             for T in lengths {
@@ -89,6 +92,6 @@ struct ForwardBench {
         print("## Encoder forward (inference, packed batches of \(tokensPerBatch) tokens, analytic FLOPs)")
         print("")
         print(fwdTable.render())
-        return json
+        return (json, roofs)
     }
 }

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""PyTorch competitor for the Swift bench: seconds per GradNormIR record (forward + backward).
+
+A record is 6 sequences (1 query + 1 positive + 4 negatives) of exactly T tokens each:
+[CLS] + T-2 deterministic ids spread over the vocabulary + [SEP], batched as one [6, T] tensor
+(no padding, so no attention mask). Per record: zero the gradients (set to None), forward in eval
+mode (no dropout), mean pooling over the T tokens, cosine scores of the query against the 5
+passages divided by the temperature 0.05, InfoNCE (cross-entropy with target 0), backward
+(autograd, float32), and the global L2 gradient norm over every encoder parameter except
+embeddings.position_embeddings.weight (requires_grad False; the checkpoint's unused pooler is not
+loaded). Same math as scripts/make_gradnorm_fixture.py, with the model of scripts/torch_bert.py.
+
+For every thread count (torch.set_num_threads) and length: 2 warm-up records, then `reps` timed
+repetitions of `records-per-rep` records each; seconds_per_record = median over the repetitions of
+(repetition time / records-per-rep).
+
+Usage (from the package root):
+    python3 Benchmarks/torch_record_bench.py --model models/all-MiniLM-L6-v2 \\
+        --lengths 64,128,256,512 --threads 1,2 --reps 5 [--records-per-rep 1] \\
+        [--attention sdpa|explicit]
+Prints one JSON object on stdout:
+    {"torch": version, "attention": ..., "reps": ..., "records_per_rep": ...,
+     "results": [{"threads", "tokens", "seconds_per_record", "all", "loss", "grad_norm"}, ...]}
+("all": every repetition's seconds per record; "loss"/"grad_norm": of the last timed record.)
+Progress goes to stderr. Needs torch (2.13.0+cpu was used), tokenizers and safetensors; never a
+dependency of the Swift build, tests or bench.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from torch_bert import POSITION_EMBEDDINGS, Bert, info_nce  # noqa: E402
+
+SEQUENCES = 6  # query + positive + 4 negatives
+TAU = 0.05
+CLS, SEP = 101, 102
+FIRST_REAL_ID = 999  # ids below are [PAD], [unusedN], [UNK], [CLS], [SEP], [MASK]
+WARMUP = 2
+
+
+def record_ids(T, vocab):
+    """[6, T] int64: [CLS] + T-2 ids spread over the vocabulary (different per sequence) + [SEP]."""
+    span = vocab - FIRST_REAL_ID
+    ids = torch.empty(SEQUENCES, T, dtype=torch.int64)
+    for i in range(SEQUENCES):
+        body = [FIRST_REAL_ID + (j * 7919 + i * 104729 + 17) % span for j in range(T - 2)]
+        ids[i] = torch.tensor([CLS] + body + [SEP], dtype=torch.int64)
+    return ids
+
+
+def run_record(bert, params, ids, attention):
+    """One record: returns (loss, global gradient norm) as floats."""
+    for p in params:
+        p.grad = None  # zero_grad(set_to_none=True)
+    _, last = bert.forward(ids, None, attention=attention)  # no padding: no mask
+    pooled = last.mean(dim=1)  # (6, C): mean over the T real tokens
+    loss, _ = info_nce(pooled[0], pooled[1:], TAU)
+    loss.backward()
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad)
+                                                 for p in params]))
+    return loss.item(), norm.item()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default=os.path.join(ROOT, "models", "all-MiniLM-L6-v2"),
+                    help="BERT checkpoint folder")
+    ap.add_argument("--lengths", default="64,128,256,512", help="tokens per sequence, comma list")
+    ap.add_argument("--threads", default="1,2", help="torch thread counts, comma list")
+    ap.add_argument("--reps", type=int, default=5, help="timed repetitions per configuration")
+    ap.add_argument("--records-per-rep", type=int, default=1, help="records per repetition")
+    ap.add_argument("--attention", choices=("sdpa", "explicit"), default="sdpa",
+                    help="scaled_dot_product_attention (default) or explicit softmax attention")
+    args = ap.parse_args()
+    lengths = [int(x) for x in args.lengths.split(",") if x]
+    threads = [int(x) for x in args.threads.split(",") if x]
+    assert args.reps >= 1 and args.records_per_rep >= 1
+
+    bert = Bert(args.model)
+    bert.set_trainable(frozen=(POSITION_EMBEDDINGS,))
+    params = [p for p in bert.w.values() if p.requires_grad]
+    assert not bert.p(POSITION_EMBEDDINGS).requires_grad
+    vocab = bert.p("embeddings.word_embeddings.weight").shape[0]
+    for T in lengths:
+        assert 2 <= T <= bert.max_pos, T
+
+    results = []
+    for t in threads:
+        torch.set_num_threads(t)
+        for T in lengths:
+            ids = record_ids(T, vocab)
+            for _ in range(WARMUP):
+                run_record(bert, params, ids, args.attention)
+            times = []
+            for r in range(args.reps):
+                t0 = time.perf_counter()
+                for _ in range(args.records_per_rep):
+                    loss, norm = run_record(bert, params, ids, args.attention)
+                times.append((time.perf_counter() - t0) / args.records_per_rep)
+            med = statistics.median(times)
+            print(f"threads {t} tokens {T}: {med:.4f} s/record (median of {args.reps}; "
+                  f"loss {loss:.4f}, grad norm {norm:.4f})", file=sys.stderr, flush=True)
+            results.append({"threads": t, "tokens": T, "seconds_per_record": med, "all": times,
+                            "loss": loss, "grad_norm": norm})
+
+    json.dump({"torch": torch.__version__, "attention": args.attention, "reps": args.reps,
+               "records_per_rep": args.records_per_rep, "sequences": SEQUENCES,
+               "temperature": TAU, "results": results}, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

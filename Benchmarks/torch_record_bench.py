@@ -14,13 +14,18 @@ For every thread count (torch.set_num_threads) and length: 2 warm-up records, th
 repetitions of `records-per-rep` records each; seconds_per_record = median over the repetitions of
 (repetition time / records-per-rep).
 
+With --shapes, records whose 6 sequences have different lengths are also timed, run as the
+authors' code runs them: padded with [PAD] to the longest sequence, with a key-padding mask and
+mean pooling over the real tokens.
+
 Usage (from the package root):
     python3 Benchmarks/torch_record_bench.py --model models/all-MiniLM-L6-v2 \\
         --lengths 64,128,256,512 --threads 1,2 --reps 5 [--records-per-rep 1] \\
-        [--attention sdpa|explicit]
+        [--shapes 40/60/200/35/90/128,...] [--attention sdpa|explicit]
 Prints one JSON object on stdout:
     {"torch": version, "attention": ..., "reps": ..., "records_per_rep": ...,
-     "results": [{"threads", "tokens", "seconds_per_record", "all", "loss", "grad_norm"}, ...]}
+     "results": [{"threads", "tokens" or "shape" (+ "padded_tokens"), "seconds_per_record", "all",
+                  "loss", "grad_norm"}, ...]}
 ("all": every repetition's seconds per record; "loss"/"grad_norm": of the last timed record.)
 Progress goes to stderr. Needs torch (2.13.0+cpu was used), tokenizers and safetensors; never a
 dependency of the Swift build, tests or bench.
@@ -37,7 +42,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from torch_bert import POSITION_EMBEDDINGS, Bert, info_nce  # noqa: E402
+from torch_bert import POSITION_EMBEDDINGS, Bert, info_nce, mean_pool  # noqa: E402
 
 SEQUENCES = 6  # query + positive + 4 negatives
 TAU = 0.05
@@ -48,20 +53,31 @@ WARMUP = 2
 
 def record_ids(T, vocab):
     """[6, T] int64: [CLS] + T-2 ids spread over the vocabulary (different per sequence) + [SEP]."""
-    span = vocab - FIRST_REAL_ID
-    ids = torch.empty(SEQUENCES, T, dtype=torch.int64)
-    for i in range(SEQUENCES):
-        body = [FIRST_REAL_ID + (j * 7919 + i * 104729 + 17) % span for j in range(T - 2)]
-        ids[i] = torch.tensor([CLS] + body + [SEP], dtype=torch.int64)
+    ids, _ = shaped_record_ids([T] * SEQUENCES, vocab)
     return ids
 
 
-def run_record(bert, params, ids, attention):
-    """One record: returns (loss, global gradient norm) as floats."""
+def shaped_record_ids(lengths, vocab):
+    """A record whose sequence i has lengths[i] tokens (same ids as record_ids for equal lengths),
+    padded with [PAD] = 0 to the longest: ([6, Tmax] int64, [6, Tmax] bool mask or None)."""
+    span = vocab - FIRST_REAL_ID
+    tmax = max(lengths)
+    ids = torch.zeros(len(lengths), tmax, dtype=torch.int64)
+    mask = torch.zeros(len(lengths), tmax, dtype=torch.bool)
+    for i, T in enumerate(lengths):
+        body = [FIRST_REAL_ID + (j * 7919 + i * 104729 + 17) % span for j in range(T - 2)]
+        ids[i, :T] = torch.tensor([CLS] + body + [SEP], dtype=torch.int64)
+        mask[i, :T] = True
+    return ids, (None if all(T == tmax for T in lengths) else mask)
+
+
+def run_record(bert, params, ids, attention, mask=None):
+    """One record: returns (loss, global gradient norm) as floats. With a mask, the record is a
+    padded batch (key-padding mask, mean pooling over real tokens), as the authors' code runs it."""
     for p in params:
         p.grad = None  # zero_grad(set_to_none=True)
-    _, last = bert.forward(ids, None, attention=attention)  # no padding: no mask
-    pooled = last.mean(dim=1)  # (6, C): mean over the T real tokens
+    _, last = bert.forward(ids, mask, attention=attention)
+    pooled = mean_pool(last, mask)  # (6, C): mean over each sequence's real tokens
     loss, _ = info_nce(pooled[0], pooled[1:], TAU)
     loss.backward()
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad)
@@ -77,6 +93,9 @@ def main():
     ap.add_argument("--threads", default="1,2", help="torch thread counts, comma list")
     ap.add_argument("--reps", type=int, default=5, help="timed repetitions per configuration")
     ap.add_argument("--records-per-rep", type=int, default=1, help="records per repetition")
+    ap.add_argument("--shapes", default="",
+                    help="variable-length records, comma list of 6 slash-separated lengths "
+                         "(e.g. 40/230/90/150/60/180), run padded to their longest with a mask")
     ap.add_argument("--attention", choices=("sdpa", "explicit"), default="sdpa",
                     help="scaled_dot_product_attention (default) or explicit softmax attention")
     args = ap.parse_args()
@@ -92,24 +111,38 @@ def main():
     for T in lengths:
         assert 2 <= T <= bert.max_pos, T
 
+    shapes = [[int(x) for x in sh.split("/")] for sh in args.shapes.split(",") if sh]
+    for sh in shapes:
+        assert len(sh) == SEQUENCES and all(2 <= T <= bert.max_pos for T in sh), sh
+
+    def timed(ids, mask):
+        for _ in range(WARMUP):
+            run_record(bert, params, ids, args.attention, mask)
+        times = []
+        for r in range(args.reps):
+            t0 = time.perf_counter()
+            for _ in range(args.records_per_rep):
+                loss, norm = run_record(bert, params, ids, args.attention, mask)
+            times.append((time.perf_counter() - t0) / args.records_per_rep)
+        return statistics.median(times), times, loss, norm
+
     results = []
     for t in threads:
         torch.set_num_threads(t)
         for T in lengths:
-            ids = record_ids(T, vocab)
-            for _ in range(WARMUP):
-                run_record(bert, params, ids, args.attention)
-            times = []
-            for r in range(args.reps):
-                t0 = time.perf_counter()
-                for _ in range(args.records_per_rep):
-                    loss, norm = run_record(bert, params, ids, args.attention)
-                times.append((time.perf_counter() - t0) / args.records_per_rep)
-            med = statistics.median(times)
+            med, times, loss, norm = timed(record_ids(T, vocab), None)
             print(f"threads {t} tokens {T}: {med:.4f} s/record (median of {args.reps}; "
                   f"loss {loss:.4f}, grad norm {norm:.4f})", file=sys.stderr, flush=True)
             results.append({"threads": t, "tokens": T, "seconds_per_record": med, "all": times,
                             "loss": loss, "grad_norm": norm})
+        for sh in shapes:
+            ids, mask = shaped_record_ids(sh, vocab)
+            med, times, loss, norm = timed(ids, mask)
+            name = "/".join(map(str, sh))
+            print(f"threads {t} shape {name}: {med:.4f} s/record (median of {args.reps}; "
+                  f"loss {loss:.4f}, grad norm {norm:.4f})", file=sys.stderr, flush=True)
+            results.append({"threads": t, "shape": name, "padded_tokens": SEQUENCES * max(sh),
+                            "seconds_per_record": med, "all": times, "loss": loss, "grad_norm": norm})
 
     json.dump({"torch": torch.__version__, "attention": args.attention, "reps": args.reps,
                "records_per_rep": args.records_per_rep, "sequences": SEQUENCES,

@@ -17,6 +17,10 @@ struct Bench: ParsableCommand {
     var reps: Int = 7
     @Flag(help: "Fewer repetitions, for a smoke check.")
     var quick = false
+    @Option(help: "Comma-separated sections to run: forward, record (the record section reuses the forward section's roofline when both run).")
+    var sections: String = "forward,record"
+    @Flag(help: "Skip the PyTorch comparison even when torch is importable.")
+    var noTorch = false
     @Option(help: "Folder for the JSON results.")
     var out: String = "results"
 
@@ -47,17 +51,24 @@ struct Bench: ParsableCommand {
         var results: [String: Any] = [
             "model": folder, "blas_core": BLAS.coreName, "blas_config": BLAS.config, "reps": reps,
         ]
+        let wanted = Set(sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         // Peak memory first: getrusage(RUSAGE_CHILDREN) reports the largest child so far.
-        if let mb = peakMemoryOfRecord512(model: folder) {
+        if wanted.contains("record"), let mb = peakMemoryOfRecord512(model: folder) {
             print("Peak resident memory of `gradnormir gradnorm` on one record of 6 × 512 tokens (model load included): \(fmt(mb)) MB")
             print("")
             results["peak_rss_mb_record_6x512"] = mb
         }
         let forward = ForwardBench(retriever: retriever, reps: reps)
-        let (fwd, roofline) = forward.run(threadCounts: threadCounts)
-        results["forward"] = fwd
-        let record = RecordBench(retriever: retriever, reps: reps, forward: forward)
-        results["record"] = record.run(threadCounts: threadCounts, roofline: roofline)
+        var roofline: [Int: Double] = [:]
+        if wanted.contains("forward") {
+            let (fwd, roofs) = forward.run(threadCounts: threadCounts)
+            results["forward"] = fwd
+            roofline = roofs
+        }
+        if wanted.contains("record") {
+            let record = RecordBench(retriever: retriever, reps: reps, forward: forward, torch: !noTorch)
+            results["record"] = record.run(threadCounts: threadCounts, roofline: roofline)
+        }
 
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let path = (out as NSString).appendingPathComponent("bench.json")

@@ -84,13 +84,7 @@ public enum Attention {
                 BLAS.gemm(transA: true, transB: false, m: T, n: d, k: T,
                           a: p, lda: T, b: g + h * d, ldb: C,
                           beta: 1, c: dbase + 2 * C + h * d, ldc: 3 * C)
-                // Softmax backward in place: dS = P ⊙ (dP − Σ_j dP⊙P).
-                for r in 0..<T {
-                    let pr = p + r * T, dr = dp + r * T
-                    var dot: Float = 0
-                    for j in 0..<T { dot += pr[j] * dr[j] }
-                    for j in 0..<T { dr[j] = pr[j] * (dr[j] - dot) }
-                }
+                softmaxBackwardRows(dp, probs: p, rows: T, cols: T)
                 // dQ_h += scale · dS · K_h
                 BLAS.gemm(transA: false, transB: false, m: T, n: d, k: T, alpha: scale,
                           a: dp, lda: T, b: base + C + h * d, ldb: 3 * C,
@@ -121,6 +115,24 @@ public enum Attention {
         costs.reserveCapacity(spans.count * H)
         for s in spans { for _ in 0..<H { costs.append(s.length * s.length) } }
         return costs
+    }
+
+    /// Softmax backward of each row, in place: dS = P ⊙ (dP − Σ_j dP_j P_j).
+    public static func softmaxBackwardRows(_ d: UnsafeMutablePointer<Float>, probs p: UnsafePointer<Float>,
+                                           rows: Int, cols: Int) {
+        let full = cols & ~7
+        for r in 0..<rows {
+            let pr = p + r * cols, dr = d + r * cols
+            var acc = SIMD8<Float>(repeating: 0)
+            var j = 0
+            while j < full { acc += load(pr + j) * load(dr + j); j += 8 }
+            var dot = acc.sum()
+            for k in full..<cols { dot += pr[k] * dr[k] }
+            let dv = SIMD8<Float>(repeating: dot)
+            j = 0
+            while j < full { store(load(pr + j) * (load(dr + j) - dv), dr + j); j += 8 }
+            for k in full..<cols { dr[k] = pr[k] * (dr[k] - dot) }
+        }
     }
 
     /// Numerically stable softmax of each row of a (rows, cols) matrix, in place.

@@ -89,4 +89,34 @@ final class CLITests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("<stdin>:2: invalid UTF-8"), r.stderr)
     }
+
+    func testGradNormPrintsLossAndNorm() throws {
+        let r = try run(["gradnorm", "--query", "how do I reverse a list in python",
+                         "--positive", "Use reversed() or slicing with [::-1] to reverse a list.",
+                         "--negative", "The capital of France is Paris.", "--negative", "Bananas are yellow.",
+                         "--tensor-norms"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(try jsonLines(r.stdout).first)
+        let loss = try XCTUnwrap(obj["loss"] as? Double), norm = try XCTUnwrap(obj["grad_norm"] as? Double)
+        XCTAssertTrue(loss > 0 && loss.isFinite)
+        XCTAssertTrue(norm > 0 && norm.isFinite)
+        let tensors = try XCTUnwrap(obj["tensor_norms"] as? [String: Double])
+        XCTAssertEqual(tensors.count, 100, "every tensor but the position embeddings")
+        XCTAssertNil(tensors["embeddings.position_embeddings.weight"])
+        // The global norm is the root of the sum of squared tensor norms.
+        XCTAssertEqual(tensors.values.map { $0 * $0 }.reduce(0, +).squareRoot(), norm, accuracy: 1e-9 * norm)
+    }
+
+    func testGradNormRejectsBadArguments() throws {
+        let cases: [([String], String)] = [
+            (["gradnorm", "--query", "q", "--positive", "p"], "at least one --negative"),
+            (["gradnorm", "--query", "q", "--positive", "p", "--negative", "n", "--temperature", "0"], "--temperature"),
+            (["gradnorm", "--query", " ", "--positive", "p", "--negative", "n"], "--query: empty text"),
+        ]
+        for (args, expected) in cases {
+            let r = try run(args)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stderr.contains(expected), "\(args): \(r.stderr)")
+        }
+    }
 }

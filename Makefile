@@ -1,11 +1,16 @@
 # Entry points. The two everyday commands are `make bench` and `make test`; both run the
-# idempotent set-up first (Debian BLAS packages + the default model, see scripts/setup.sh).
+# idempotent set-up first (Debian BLAS packages + the default model + the corpora in
+# data/corpora/, see scripts/setup.sh).
 SWIFT ?= swift
 
-.PHONY: setup build test bench clean
+.PHONY: setup corpora build test bench clean
 
 setup:
 	bash scripts/setup.sh
+
+# Only the BEIR-style corpora from Debian packages (idempotent; see scripts/README.md).
+corpora:
+	python3 scripts/build_corpora.py
 
 build:
 	$(SWIFT) build -c release
@@ -18,6 +23,6 @@ test: setup
 bench: setup
 	$(SWIFT) run -c release bench
 
-# Build products only; the downloaded model (models/) is kept.
+# Build products only; the downloaded model (models/) and the corpora (data/) are kept.
 clean:
 	rm -rf .build

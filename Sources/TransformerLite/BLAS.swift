@@ -83,3 +83,26 @@ public enum BLAS {
         return Int(info)
     }
 }
+
+// Cholesky in two steps, so the Mahalanobis baseline factors its covariance once at fit and
+// solves for every batch of documents later (dposv above would refactor on each call).
+extension BLAS {
+    /// Factors symmetric positive-definite `A` (n×n, row-major) in place as `A = L·Lᵀ` (LAPACK
+    /// dpotrf, lower triangle read and overwritten by `L`; the strict upper triangle is left as
+    /// is). Returns LAPACK's `info` (0 = success, > 0 = not positive definite).
+    public static func choleskyFactor(a: UnsafeMutablePointer<Double>, n: Int) -> Int {
+        precondition(n >= 1 && n <= Int(Int32.max), "choleskyFactor: bad n \(n)")
+        return Int(LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(n), a, Int32(n)))
+    }
+
+    /// Solves `A·X = B` with the factor `L` from `choleskyFactor` (LAPACK dpotrs). `B` is n×nrhs
+    /// row-major and is overwritten by `X`. Returns LAPACK's `info` (0 = success).
+    public static func choleskySolve(
+        factor: UnsafePointer<Double>, n: Int, b: UnsafeMutablePointer<Double>, nrhs: Int
+    ) -> Int {
+        precondition(n >= 1 && nrhs >= 1 && n <= Int(Int32.max) && nrhs <= Int(Int32.max),
+                     "choleskySolve: bad n \(n) or nrhs \(nrhs)")
+        return Int(LAPACKE_dpotrs(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(n), Int32(nrhs),
+                                  factor, Int32(n), b, Int32(nrhs)))
+    }
+}

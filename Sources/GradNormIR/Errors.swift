@@ -13,6 +13,9 @@ public enum GradNormIRError: Error, CustomStringConvertible, Equatable, Sendable
     case checkpoint(path: String, tensor: String?, reason: String)
     /// A vocabulary or tokenizer configuration problem.
     case tokenizer(path: String, reason: String)
+    /// A well-formed line whose content cannot be used (empty or duplicate record, bad TSV
+    /// column, unknown id, …); line is 1-based.
+    case badRecord(path: String, line: Int, reason: String)
     /// Anything else the user passed that cannot be used (empty document, bad option value, …).
     case invalidInput(String)
 
@@ -30,6 +33,8 @@ public enum GradNormIRError: Error, CustomStringConvertible, Equatable, Sendable
             return "\(path)\(tensor.map { ": tensor '\($0)'" } ?? ""): \(reason)"
         case .tokenizer(let path, let reason):
             return "\(path): \(reason)"
+        case .badRecord(let path, let line, let reason):
+            return "\(path):\(line): \(reason)"
         case .invalidInput(let reason):
             return reason
         }

@@ -3,7 +3,7 @@
 # data/corpora/, see scripts/setup.sh).
 SWIFT ?= swift
 
-.PHONY: setup corpora build test bench clean
+.PHONY: setup corpora build test bench pipeline clean
 
 setup:
 	bash scripts/setup.sh
@@ -22,6 +22,10 @@ test: setup
 
 bench: setup
 	$(SWIFT) run -c release bench
+
+# score → calibrate → detect → evaluate on the default corpora (results/pipeline/).
+pipeline: setup
+	bash scripts/pipeline.sh
 
 # Build products only; the downloaded model (models/) and the corpora (data/) are kept.
 clean:

@@ -6,8 +6,11 @@ import TestSupport
 final class CLITests: XCTestCase {
     struct Result { let status: Int32; let stdout: String; let stderr: String }
 
+    var program: URL { Self.program }
+    func run(_ args: [String], stdin: Data? = nil) throws -> Result { try Self.run(args, stdin: stdin) }
+
     /// The built program, next to this test bundle in the products folder.
-    var program: URL {
+    static var program: URL {
         var dir = Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent()
         if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("gradnormir").path) {
             dir = TestPaths.packageRoot.appendingPathComponent(".build/release")
@@ -15,7 +18,7 @@ final class CLITests: XCTestCase {
         return dir.appendingPathComponent("gradnormir")
     }
 
-    func run(_ args: [String], stdin: Data? = nil) throws -> Result {
+    static func run(_ args: [String], stdin: Data? = nil) throws -> Result {
         let p = Process()
         p.executableURL = program
         p.arguments = args
@@ -118,5 +121,50 @@ final class CLITests: XCTestCase {
             XCTAssertNotEqual(r.status, 0, "\(args)")
             XCTAssertTrue(r.stderr.contains(expected), "\(args): \(r.stderr)")
         }
+    }
+}
+
+/// `gradnormir score` killed with SIGKILL at random moments and rerun ends with exactly the lines
+/// of an uninterrupted run.
+final class ScoreResumeTests: XCTestCase {
+    func testKilledAndResumedRunEqualsUninterruptedRun() throws {
+        let cli = CLITests.self
+        let corpus = TestPaths.packageRoot.appendingPathComponent("Tests/GradNormIRTests/Fixtures/small-corpus").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let args = ["score", "--corpus", corpus, "--positives", "3", "--negatives", "2", "--max-length", "64",
+                    "--seed", "11", "--threads", "1"]
+        let reference = dir.appendingPathComponent("reference.jsonl").path
+        let r = try cli.run(args + ["--out", reference])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let expected = try String(contentsOfFile: reference, encoding: .utf8)
+        XCTAssertEqual(expected.split(separator: "\n").count, 30)
+
+        let out = dir.appendingPathComponent("killed.jsonl").path
+        var rng = TestRNG(seed: 2026)
+        var kills = 0
+        for attempt in 0..<40 {
+            let p = Process()
+            p.executableURL = cli.program
+            p.arguments = args + ["--out", out]
+            var env = ProcessInfo.processInfo.environment
+            env["GRADNORMIR_MODEL"] = try TestPaths.requireModel().path
+            p.environment = env
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            // Kill after 0.15–1.2 s (model loading and embedding take part of that), except that
+            // every run after the 12th is left to finish.
+            if attempt < 12 {
+                Thread.sleep(forTimeInterval: 0.15 + 1.05 * (rng.uniform() + 1) / 2)
+                if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
+            }
+            p.waitUntilExit()
+            if p.terminationReason == .exit && p.terminationStatus == 0 { break }
+        }
+        XCTAssertGreaterThan(kills, 0, "the test must actually interrupt the run")
+        let got = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertEqual(got, expected, "a killed and resumed run must write exactly the uninterrupted run's lines")
     }
 }

@@ -1,0 +1,136 @@
+import Foundation
+import TransformerLite
+
+/// One detector's accuracy on a corpus (METHOD.md §"Ground truth and metrics").
+public struct DetectorResult: Sendable {
+    public let name: String
+    /// Documents flagged (GradNormIR: above its threshold; baselines: their own top-K, K = GradNormIR's).
+    public let flagged: Int
+    /// DRR of the flagged set (lower = the flagged documents are really the ones the retriever misses).
+    public let drr: Double?
+    /// AUROC of the score against "recall(d) < 1", threshold-free, with a bootstrap 95% interval.
+    public let auroc: Double?
+    public let aurocCI: (low: Double, high: Double)?
+}
+
+/// The evaluation of one scored corpus.
+public struct EvaluationReport: Sendable {
+    public let dataset: String
+    /// Documents in the corpus, and those evaluated (scored, and with at least one relevant query).
+    public let documents: Int
+    public let evaluated: Int
+    /// Evaluated documents the retriever misses for at least one relevant query (recall@k < 1).
+    public let failures: Int
+    public let k: Int
+    /// Mean recall@k over the evaluated documents, and DRR over all of them (the reference row).
+    public let meanRecall: Double
+    public let drrAll: Double?
+    public let threshold: Double?
+    public let detectors: [DetectorResult]
+
+    public var json: String {
+        func num(_ x: Double?) -> String { x.map { $0.isFinite ? "\($0)" : "null" } ?? "null" }
+        let dets = detectors.map { d in
+            "{\"name\": \(JSONLines.quote(d.name)), \"flagged\": \(d.flagged), \"drr\": \(num(d.drr)), "
+                + "\"auroc\": \(num(d.auroc)), \"auroc_ci95\": "
+                + (d.aurocCI.map { "[\(num($0.low)), \(num($0.high))]" } ?? "null") + "}"
+        }
+        return "{\"dataset\": \(JSONLines.quote(dataset)), \"documents\": \(documents), \"evaluated\": \(evaluated), "
+            + "\"failures\": \(failures), \"k\": \(k), \"mean_recall\": \(num(meanRecall)), "
+            + "\"drr_all\": \(num(drrAll)), \"threshold\": \(num(threshold)), "
+            + "\"detectors\": [\(dets.joined(separator: ", "))]}"
+    }
+
+    /// A Markdown table of the same figures.
+    public var table: String {
+        func f(_ x: Double?, _ d: Int = 3) -> String { x.map { String(format: "%.\(d)f", $0) } ?? "–" }
+        var lines = ["\(dataset): \(evaluated) of \(documents) documents evaluated, \(failures) with recall@\(k) < 1, "
+                     + "mean recall@\(k) \(f(meanRecall))",
+                     "",
+                     "| detector | flagged | DRR | AUROC (95% CI) |",
+                     "|---|---|---|---|",
+                     "| all documents | \(evaluated) | \(f(drrAll)) | – |"]
+        for d in detectors {
+            let ci = d.aurocCI.map { " (\(f($0.low, 2))–\(f($0.high, 2)))" } ?? ""
+            lines.append("| \(d.name) | \(d.flagged) | \(f(d.drr)) | \(f(d.auroc))\(ci) |")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Ground truth and detection accuracy on a BEIR-style dataset.
+public enum Evaluation {
+    /// Per-document recall@k of the retriever: every query retrieves (by inner product of the
+    /// model's normal embeddings) from the documents that have at least one relevant query — the
+    /// authors' setting — and recall(d) is the share of d's relevant queries whose top k contain d.
+    /// Returns the recall indexed like `dataset.corpus` and the normal embeddings of every document.
+    public static func groundTruth(dataset: BEIRDataset, retriever: Retriever, k: Int,
+                                   maxLength: Int? = nil) throws -> (recall: DocumentRecall, embeddings: [[Float]]) {
+        guard k >= 1 else { throw GradNormIRError.invalidInput("--k must be at least 1") }
+        let m = try retriever.validatedMaxLength(maxLength)
+        let embeddings = try retriever.embed(dataset.corpus.map(\.fullText), maxLength: m)
+        let pool = dataset.corpus.indices.filter { !dataset.relevantQueries(of: dataset.corpus[$0].id).isEmpty }
+        guard !pool.isEmpty else {
+            throw GradNormIRError.invalidInput("\(dataset.folder): no document has a relevant query in \(dataset.qrelsPath)")
+        }
+        let index = VectorIndex(dimension: retriever.config.hiddenSize, vectors: pool.map { embeddings[$0] })
+        let queries = dataset.queries.filter { !dataset.relevantDocuments(of: $0.id).isEmpty }
+        let qEmb = try retriever.embed(queries.map(\.text), maxLength: m)
+        let rankings = index.search(qEmb, k: k).map { $0.map { pool[$0.index] } }
+        var qrels: [Int: Set<Int>] = [:]
+        for (qi, q) in queries.enumerated() {
+            qrels[qi] = Set(dataset.relevantDocuments(of: q.id).compactMap { dataset.documentIndex[$0] })
+        }
+        let recall = try Metrics.perDocumentRecall(rankings: rankings, qrels: qrels,
+                                                   documentCount: dataset.corpus.count, k: k)
+        return (recall, embeddings)
+    }
+
+    /// Evaluates GradNormIR scores (by document id; nil = unscored) and the embedding baselines
+    /// fitted on `reference` embeddings, at equal budget.
+    public static func evaluate(dataset: BEIRDataset, retriever: Retriever, scores: [String: Double?],
+                                reference: [[Float]]?, threshold: Double?, k: Int = 100,
+                                maxLength: Int? = nil, seed: UInt64 = 0) throws -> EvaluationReport {
+        let (recall, embeddings) = try groundTruth(dataset: dataset, retriever: retriever, k: k, maxLength: maxLength)
+        let rec = recall.recall
+        // Evaluated: scored and with a relevant query.
+        let docs = dataset.corpus.indices.filter { i in
+            rec[i] != nil && (scores[dataset.corpus[i].id] ?? nil) != nil
+        }
+        guard !docs.isEmpty else {
+            throw GradNormIRError.invalidInput("no document of \(dataset.folder) is both scored and has a relevant query")
+        }
+        let labels = docs.map { rec[$0]! < 1 }
+        let r = docs.map { rec[$0]! }
+        let nq = docs.map { recall.relevantQueryCount[$0] }
+        let gradScores = docs.map { scores[dataset.corpus[$0].id]!! }
+        let allDRR = Metrics.drr(flagged: Array(docs.indices), recall: r, relevantQueryCount: nq)
+
+        // GradNormIR flags above its threshold; without one, the budget is the failure count.
+        let flaggedGrad: [Int] = threshold.map { t in docs.indices.filter { gradScores[$0] > t } }
+            ?? Metrics.topK(scores: gradScores, k: labels.filter { $0 }.count)
+        let budget = flaggedGrad.count
+        var results: [DetectorResult] = []
+        func add(_ name: String, _ s: [Double], flagged: [Int]) {
+            results.append(DetectorResult(
+                name: name, flagged: flagged.count,
+                drr: Metrics.drr(flagged: flagged, recall: r, relevantQueryCount: nq),
+                auroc: Metrics.auroc(scores: s, positives: labels),
+                aurocCI: Metrics.aurocCI(scores: s, positives: labels, resamples: 1000, seed: seed)))
+        }
+        add("GradNormIR", gradScores, flagged: flaggedGrad)
+        if let reference {
+            let e = docs.map { embeddings[$0] }
+            let detectors: [any OODDetector] = [try KNNDistance(reference: reference), try Mahalanobis(reference: reference),
+                                                try IPQ(reference: reference, seed: seed)]
+            for det in detectors {
+                let s = try det.scores(e)
+                add(det.name, s, flagged: Metrics.topK(scores: s, k: budget))
+            }
+        }
+        let failures = labels.filter { $0 }.count
+        return EvaluationReport(dataset: dataset.folder, documents: dataset.corpus.count, evaluated: docs.count,
+                                failures: failures, k: k, meanRecall: r.reduce(0, +) / Double(r.count),
+                                drrAll: allDRR, threshold: threshold, detectors: results)
+    }
+}

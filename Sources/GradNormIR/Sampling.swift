@@ -1,0 +1,135 @@
+import Foundation
+import TransformerLite
+
+/// Settings of GradNormIR document scoring (METHOD.md §"Per-document score"). Defaults follow the
+/// paper except where noted; every depth is a parameter.
+public struct ScoringConfig: Codable, Sendable, Equatable {
+    /// Positives per document (n_pos; the paper's 16).
+    public var positives: Int = 16
+    /// Negatives per record (n_neg; the paper's 4).
+    public var negatives: Int = 4
+    /// Dropout probability on the document query's last-layer token states (no rescaling).
+    public var dropout: Float = 0.02
+    /// InfoNCE temperature τ.
+    public var temperature: Double = 0.05
+    /// Maximum tokens per sequence, special tokens included.
+    public var maxLength: Int = 512
+    /// Seed of the dropout masks; document i uses a generator derived from (seed, i).
+    public var seed: UInt64 = 0
+    /// The authors' quirk: skip the first remaining neighbour of each positive (METHOD.md step 3).
+    public var skipFirstNegative: Bool = true
+    /// Depth of d's excluded neighbourhood N(d); nil = the size rule `exclusionDepth(corpusSize:)`.
+    public var exclusionDepth: Int?
+    /// Depth of each positive's candidate neighbourhood N(x); nil = the size rule.
+    public var candidateDepth: Int?
+
+    public init() {}
+
+    /// N(d)'s depth: min(100, max(2·n_pos, ⌈|C|/10⌉)). At |C| ≥ 1,000 this is the paper's 100; on
+    /// small corpora it stays a tenth of the corpus (so d's neighbourhood cannot swallow it), but
+    /// never less than twice the positives (which come from right around d).
+    public func exclusionDepth(corpusSize n: Int) -> Int {
+        exclusionDepth ?? min(100, max(2 * positives, (n + 9) / 10), max(0, n - 1))
+    }
+
+    /// N(x)'s depth: min(100, |C| − 1) — the paper's 100 wherever the corpus allows.
+    public func candidateDepth(corpusSize n: Int) -> Int {
+        candidateDepth ?? min(100, max(0, n - 1))
+    }
+
+    /// Checks the values a user can set.
+    public func validate() throws {
+        func bad(_ s: String) -> GradNormIRError { .invalidInput(s) }
+        guard positives >= 1 else { throw bad("--positives must be at least 1") }
+        guard negatives >= 1 else { throw bad("--negatives must be at least 1") }
+        guard dropout >= 0, dropout < 1 else { throw bad("--dropout must be in [0, 1)") }
+        guard temperature > 0, temperature.isFinite else { throw bad("--temperature must be a positive number") }
+        guard maxLength >= 2 else { throw bad("--max-length must be at least 2") }
+        if let d = exclusionDepth, d < 0 { throw bad("--exclusion-depth must be non-negative") }
+        if let d = candidateDepth, d < 1 { throw bad("--candidate-depth must be at least 1") }
+    }
+}
+
+/// One record of a document: its positive and negatives, as corpus indices.
+public struct RecordPlan: Sendable, Equatable {
+    public let positive: Int
+    public let negatives: [Int]
+}
+
+/// The corpus-side state of GradNormIR: token ids and normal embeddings of every document, the
+/// exact index over them, and each document's neighbourhood — computed once, shared by all
+/// documents' records.
+public final class CorpusIndex {
+    public let ids: [[Int]]
+    public let index: VectorIndex
+    /// N(i): the top neighbours of document i (itself excluded), as deep as the deeper of the two
+    /// depths of the config.
+    public let neighbours: [[Int]]
+    public let config: ScoringConfig
+
+    /// Tokenises and embeds `documents` (eval mode, the model's pooling and normalisation) and
+    /// finds every document's neighbours. `progress` is called with the number of documents embedded.
+    public init(documents: [String], retriever: Retriever, config: ScoringConfig,
+                progress: ((Int) -> Void)? = nil) throws {
+        try config.validate()
+        let m = try retriever.validatedMaxLength(config.maxLength)
+        self.config = config
+        ids = documents.map { retriever.tokenizer.encode($0, maxLength: m) }
+        var embeddings: [[Float]] = []
+        embeddings.reserveCapacity(ids.count)
+        let chunk = 64
+        var start = 0
+        while start < ids.count {
+            let end = min(ids.count, start + chunk)
+            embeddings += retriever.embed(ids: Array(ids[start..<end]))
+            start = end
+            progress?(start)
+        }
+        index = VectorIndex(dimension: retriever.config.hiddenSize, vectors: embeddings)
+        let n = ids.count
+        let depth = max(config.exclusionDepth(corpusSize: n), config.candidateDepth(corpusSize: n))
+        neighbours = depth == 0 ? Array(repeating: [], count: n)
+            : index.search(selfNeighboursOf: Array(0..<n), k: depth).map { $0.map(\.index) }
+    }
+
+    public var count: Int { ids.count }
+
+    /// The document query's positives (METHOD.md step 2): d's last-layer token states with a
+    /// seeded Bernoulli mask (no rescaling), mean-pooled over all tokens without normalisation,
+    /// searched in the index; d itself dropped; the first n_pos results.
+    public func positives(of d: Int, encoder: Encoder) -> [Int] {
+        let C = index.dimension
+        encoder.forward(PackedBatch([ids[d]]), saveForBackward: false)
+        var rng = SplitMix64(seed: config.seed ^ (UInt64(d) &* 0x9E37_79B9_7F4A_7C15))
+        let T = ids[d].count
+        var query = [Float](repeating: 0, count: C)
+        encoder.withLastHiddenStates { h in
+            var mask = [UInt8](repeating: 1, count: T * C)
+            if config.dropout > 0 { Dropout.makeMask(&mask, count: T * C, p: config.dropout, rng: &rng) }
+            for t in 0..<T {
+                for k in 0..<C where mask[t * C + k] != 0 { query[k] += h[t * C + k] }
+            }
+        }
+        for k in 0..<C { query[k] /= Float(T) }
+        let hits = index.search([query], k: config.positives + 1)[0]
+        return Array(hits.map(\.index).filter { $0 != d }.prefix(config.positives))
+    }
+
+    /// The records of document d (METHOD.md step 3): for each positive x, N(x) minus x, the first
+    /// remaining neighbour skipped (if configured), minus N(d) and d; the first n_neg remain. A
+    /// positive with fewer valid negatives gives no record.
+    public func records(of d: Int, positives: [Int]) -> [RecordPlan] {
+        let n = count
+        let kd = config.exclusionDepth(corpusSize: n), kx = config.candidateDepth(corpusSize: n)
+        var excluded = Set(neighbours[d].prefix(kd))
+        excluded.insert(d)
+        var plans: [RecordPlan] = []
+        for x in positives {
+            var candidates = neighbours[x].prefix(kx).filter { $0 != x }
+            if config.skipFirstNegative, !candidates.isEmpty { candidates.removeFirst() }
+            let negs = Array(candidates.filter { !excluded.contains($0) }.prefix(config.negatives))
+            if negs.count == config.negatives { plans.append(RecordPlan(positive: x, negatives: negs)) }
+        }
+        return plans
+    }
+}

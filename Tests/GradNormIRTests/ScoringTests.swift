@@ -1,0 +1,140 @@
+import Foundation
+import XCTest
+import GradNormIR
+import TestSupport
+@testable import TransformerLite
+
+/// Positive and negative sampling (METHOD.md steps 2–3) and document scores, on the real model and
+/// a 30-document fixture corpus.
+final class ScoringTests: XCTestCase {
+    static let model: Retriever? = try? Retriever.load(folder: TestPaths.defaultModel.path)
+
+    func fixture() throws -> (Retriever, [Document]) {
+        _ = try TestPaths.requireModel()
+        let model = try Self.model ?? Retriever.load(folder: TestPaths.defaultModel.path)
+        let url = try XCTUnwrap(Bundle.module.url(forResource: "small-corpus", withExtension: nil, subdirectory: "Fixtures"))
+        let (docs, skipped) = try BEIRDataset.loadCorpus(path: url.path)
+        XCTAssertEqual(skipped, 0)
+        return (model, docs)
+    }
+
+    func smallConfig() -> ScoringConfig {
+        var c = ScoringConfig()
+        c.positives = 3
+        c.negatives = 2
+        c.maxLength = 64
+        c.seed = 7
+        return c
+    }
+
+    func testDepthRule() {
+        let c = ScoringConfig()
+        XCTAssertEqual(c.exclusionDepth(corpusSize: 300), 32, "2·n_pos beats a tenth of 300")
+        XCTAssertEqual(c.exclusionDepth(corpusSize: 700), 70)
+        XCTAssertEqual(c.exclusionDepth(corpusSize: 1_000), 100, "the paper's depth from 1,000 documents on")
+        XCTAssertEqual(c.exclusionDepth(corpusSize: 30_000), 100)
+        XCTAssertEqual(c.exclusionDepth(corpusSize: 10), 9, "never deeper than the rest of the corpus")
+        XCTAssertEqual(c.candidateDepth(corpusSize: 300), 100)
+        XCTAssertEqual(c.candidateDepth(corpusSize: 50), 49)
+        var o = c
+        o.exclusionDepth = 5
+        o.candidateDepth = 7
+        XCTAssertEqual(o.exclusionDepth(corpusSize: 300), 5)
+        XCTAssertEqual(o.candidateDepth(corpusSize: 300), 7)
+    }
+
+    func testSamplingFollowsTheMethod() throws {
+        let (model, docs) = try fixture()
+        var config = smallConfig()
+        config.exclusionDepth = 4
+        config.candidateDepth = 12
+        let corpus = try CorpusIndex(documents: docs.map(\.fullText), retriever: model, config: config)
+        let enc = model.makeEncoder()
+        for d in 0..<docs.count {
+            let pos = corpus.positives(of: d, encoder: enc)
+            XCTAssertEqual(pos.count, 3)
+            XCTAssertFalse(pos.contains(d), "the document is never its own positive")
+            XCTAssertEqual(pos, corpus.positives(of: d, encoder: enc), "same seed, same positives")
+            let excluded = Set(corpus.neighbours[d].prefix(4)).union([d])
+            for r in corpus.records(of: d, positives: pos) {
+                XCTAssertEqual(r.negatives.count, 2)
+                let candidates = corpus.neighbours[r.positive].prefix(12).filter { $0 != r.positive }
+                XCTAssertFalse(r.negatives.contains(candidates[0]), "skip-first: the positive's nearest neighbour is skipped")
+                for n in r.negatives {
+                    XCTAssertFalse(excluded.contains(n), "negative \(n) lies in N(\(d))")
+                    XCTAssertNotEqual(n, r.positive)
+                    XCTAssertTrue(candidates.contains(n), "negatives come from N(x)")
+                }
+                // They are the first valid ones, in neighbour order.
+                let expected = Array(candidates.dropFirst().filter { !excluded.contains($0) }.prefix(2))
+                XCTAssertEqual(r.negatives, expected)
+            }
+        }
+        // With dropout p = 0.02 the positives are (nearly always) the plain nearest neighbours.
+        let plain = corpus.neighbours[0].prefix(3)
+        XCTAssertEqual(Set(corpus.positives(of: 0, encoder: enc)).intersection(plain).count >= 2, true)
+    }
+
+    func testSkipFirstFlagChangesNegatives() throws {
+        let (model, docs) = try fixture()
+        var on = smallConfig(), off = smallConfig()
+        on.exclusionDepth = 3; off.exclusionDepth = 3
+        off.skipFirstNegative = false
+        let a = try CorpusIndex(documents: docs.map(\.fullText), retriever: model, config: on)
+        let b = try CorpusIndex(documents: docs.map(\.fullText), retriever: model, config: off)
+        let enc = model.makeEncoder()
+        let pos = a.positives(of: 5, encoder: enc)
+        let ra = a.records(of: 5, positives: pos), rb = b.records(of: 5, positives: pos)
+        XCTAssertFalse(ra.isEmpty)
+        XCTAssertNotEqual(ra, rb)
+    }
+
+    func testDocumentScoresAreMeansOfRecordNormsAndUnscoredIsReported() throws {
+        let (model, docs) = try fixture()
+        let config = smallConfig()
+        let corpus = try CorpusIndex(documents: docs.map(\.fullText), retriever: model, config: config)
+        let scorer = GradNormScorer(retriever: model, corpus: corpus)
+        let s = scorer.score(document: 0, id: docs[0].id)
+        let norm = try XCTUnwrap(s.gradNorm)
+        // Recompute by hand from the records.
+        let enc = model.makeEncoder()
+        let plans = corpus.records(of: 0, positives: corpus.positives(of: 0, encoder: enc))
+        XCTAssertEqual(s.records, plans.count)
+        let rg = RecordGradient(retriever: model)
+        let manual = plans.map { p in
+            rg.compute(query: corpus.ids[0], positive: corpus.ids[p.positive], negatives: p.negatives.map { corpus.ids[$0] },
+                       temperature: config.temperature).gradNorm
+        }.reduce(0, +) / Double(plans.count)
+        XCTAssertEqual(norm, manual, accuracy: 1e-12 * manual)
+        XCTAssertTrue(s.jsonLine.hasPrefix("{\"_id\": \"s00\", \"gradnorm\": "))
+
+        // Two documents: no negatives can exist outside d's neighbourhood.
+        let tiny = try CorpusIndex(documents: Array(docs.prefix(2)).map(\.fullText), retriever: model, config: config)
+        let u = GradNormScorer(retriever: model, corpus: tiny).score(document: 0, id: "a")
+        XCTAssertNil(u.gradNorm)
+        XCTAssertEqual(u.records, 0)
+        XCTAssertNotNil(u.reason)
+        XCTAssertTrue(u.jsonLine.contains("\"gradnorm\": null"))
+    }
+
+    func testScoreFileRefusesOtherSettingsAndForeignLines() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("scorefile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("s.jsonl").path
+        do {
+            let f = try ScoreFile(path: path, expectedIds: ["a", "b", "c"], meta: "{\"x\": 1}")
+            try f.append("{\"_id\": \"a\", \"gradnorm\": 1.0, \"records\": 1, \"loss\": 0.5}")
+        }
+        // A torn line is cut, complete ones kept.
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        h.seekToEndOfFile()
+        h.write(Data("{\"_id\": \"b\", \"gradn".utf8))
+        try h.close()
+        let resumed = try ScoreFile(path: path, expectedIds: ["a", "b", "c"], meta: "{\"x\": 1}")
+        XCTAssertEqual(resumed.done, ["a"])
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8).filter { $0 == "\n" }.count, 1)
+        XCTAssertThrowsError(try ScoreFile(path: path, expectedIds: ["a", "b", "c"], meta: "{\"x\": 2}"))
+        XCTAssertThrowsError(try ScoreFile(path: path, expectedIds: ["z", "b"], meta: "{\"x\": 1}"))
+    }
+}

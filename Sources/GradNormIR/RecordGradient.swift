@@ -50,7 +50,9 @@ public final class RecordGradient {
         let sequences = [query, positive] + negatives
         let S = sequences.count, C = layout.config.hiddenSize
         let batch = PackedBatch(sequences)
-        encoder.forward(batch, saveForBackward: true)
+        // The query is usually the previous record's too (one document, many records): its
+        // forward pass is then reused, not recomputed.
+        encoder.forward(batch, saveForBackward: true, reusingFirst: 1)
         if dEmbeddings.count < S * C { dEmbeddings = [Float](repeating: 0, count: S * C) }
         let loss = encoder.withOutput { out in
             dEmbeddings.withUnsafeMutableBufferPointer { d in

@@ -99,7 +99,8 @@ public final class CorpusIndex {
     /// searched in the index; d itself dropped; the first n_pos results.
     public func positives(of d: Int, encoder: Encoder) -> [Int] {
         let C = index.dimension
-        encoder.forward(PackedBatch([ids[d]]), saveForBackward: false)
+        // Saved for backward so that the records' forward passes can reuse d's activations.
+        encoder.forward(PackedBatch([ids[d]]), saveForBackward: true)
         var rng = SplitMix64(seed: config.seed ^ (UInt64(d) &* 0x9E37_79B9_7F4A_7C15))
         let T = ids[d].count
         var query = [Float](repeating: 0, count: C)

@@ -120,6 +120,10 @@ public final class Encoder {
     private var lastHidden = 0
     /// Whether the current batch's activations are intact for a backward pass.
     private var backwardReady = false
+    /// Whether the last forward saved every layer (its saved tensors survive a backward).
+    private var savedForBackward = false
+    /// Incremented whenever the workspace is reallocated (its contents are then lost).
+    private var generation = 0
 
     public init(layout: ParameterLayout, parameters: FlatBuffer) {
         precondition(parameters.count == layout.count, "Encoder: parameter buffer does not match its layout")
@@ -150,66 +154,99 @@ public final class Encoder {
     /// are kept so that `backward` can run next; otherwise one layer's buffers are reused.
     /// The workspace grows only when a batch needs more room than any before it.
     public func forward(_ b: PackedBatch, saveForBackward: Bool) {
+        forward(b, saveForBackward: saveForBackward, reusingFirst: 0)
+    }
+
+    /// Like `forward(_:saveForBackward:)`, but the first `k` sequences are not recomputed when
+    /// the previous forward (also with `saveForBackward`) began with exactly the same sequences and
+    /// the workspace kept its place: their saved activations and embeddings are reused. GradNormIR
+    /// uses it for the document query, shared by all the document's records. Falls back to a full
+    /// forward whenever reuse is not possible, so the result is always the full forward's.
+    /// After a reusing forward, `withLastHiddenStates` is valid only for the recomputed rows.
+    /// - Returns: the number of sequences actually reused (0 or k).
+    @discardableResult
+    public func forward(_ b: PackedBatch, saveForBackward: Bool, reusingFirst k: Int) -> Int {
         let c = config
         let C = c.hiddenSize, I = c.intermediateSize, H = c.numHeads, L = c.numLayers
         let n = b.tokenCount
         precondition(!b.spans.isEmpty, "Encoder.forward: empty batch")
+        precondition(k >= 0 && k < b.spans.count, "Encoder.forward: can reuse only a strict prefix of the batch")
         precondition(b.maxLength <= c.maxPositions, "Encoder.forward: sequence longer than the position table")
         for id in b.ids { precondition(id >= 0 && Int(id) < c.vocabSize, "Encoder.forward: token id \(id) out of range") }
+        let previous = (generation, batch, savedForBackward)
         let a = reserve(tokens: n, sequences: b.spans.count, maxLength: b.maxLength, saveAll: saveForBackward)
+        // Reuse only with the same workspace, saved activations, and an identical prefix.
+        var reused = 0
+        if k > 0, saveForBackward, previous.2, previous.0 == generation, let pb = previous.1, pb.spans.count >= k {
+            let prefixTokens = b.spans[k - 1].start + b.spans[k - 1].length
+            if pb.spans[k - 1].start + pb.spans[k - 1].length == prefixTokens,
+               pb.ids[0..<prefixTokens] == b.ids[0..<prefixTokens],
+               zip(pb.spans.prefix(k), b.spans.prefix(k)).allSatisfy({ $0 == $1 }) {
+                reused = k
+            }
+        }
         batch = b
         backwardReady = saveForBackward
+        savedForBackward = saveForBackward
+        let r0 = reused == 0 ? 0 : b.spans[reused].start   // first recomputed row
+        let m = n - r0                                      // recomputed rows
+        let spans = Array(b.spans[reused...])
         let w = parameters.base
         let x = workspace.base
         let e = layout.embeddings
         let scratch = UnsafeMutableBufferPointer(start: x + a.attnScratch, count: a.attnScratchCount)
+        /// Row r0 of a (·, width) buffer at offset `o`.
+        func rows(_ o: Int, _ width: Int) -> UnsafeMutablePointer<Float> { x + o + r0 * width }
         b.ids.withUnsafeBufferPointer { ids in
             b.positions.withUnsafeBufferPointer { pos in
-                Embedding.forward(out: x + a.embSum, ids: ids.baseAddress!, positions: pos.baseAddress!,
-                                  wte: w + e.word, wpe: w + e.position, wtt: w + e.tokenType, tokens: n, dim: C)
+                Embedding.forward(out: rows(a.embSum, C), ids: ids.baseAddress! + r0, positions: pos.baseAddress! + r0,
+                                  wte: w + e.word, wpe: w + e.position, wtt: w + e.tokenType, tokens: m, dim: C)
             }
         }
-        var hin = x + a.hidB  // layer 0's input; layer l writes hiddenOut(l) (hidA, hidB, hidA, …)
-        layerNorm(out: hin, mean: x + a.embMean, rstd: x + a.embRstd, input: x + a.embSum,
-                  weight: w + e.lnWeight, bias: w + e.lnBias, rows: n)
+        var hin = a.hidB  // layer 0's input; layer l writes hiddenOut(l) (hidA, hidB, hidA, …)
+        layerNorm(out: rows(hin, C), mean: rows(a.embMean, 1), rstd: rows(a.embRstd, 1), input: rows(a.embSum, C),
+                  weight: w + e.lnWeight, bias: w + e.lnBias, rows: m)
         for l in 0..<L {
             let p = layout.layers[l], s = a.layer(l)
-            let hout = x + a.hiddenOut(l)
+            let hout = a.hiddenOut(l)
             // Self-attention block: qkv = h·Wqkvᵀ + b; ctx = attention; res1 = h + ctx·Woᵀ + bo.
-            Linear.forward(y: x + s.qkv, x: hin, weight: w + p.qkvWeight, bias: w + p.qkvBias,
-                           rows: n, inDim: C, outDim: 3 * C)
-            Attention.forward(ctx: x + a.ctx, qkv: x + s.qkv, spans: b.spans, dim: C, heads: H, scratch: scratch)
-            Linear.forward(y: x + s.res1, x: x + a.ctx, weight: w + p.attnOutWeight, bias: w + p.attnOutBias,
-                           rows: n, inDim: C, outDim: C)
-            addInPlace(x + s.res1, hin, count: n * C)
-            layerNorm(out: x + a.h1, mean: x + s.ln1Mean, rstd: x + s.ln1Rstd, input: x + s.res1,
-                      weight: w + p.ln1Weight, bias: w + p.ln1Bias, rows: n)
+            Linear.forward(y: rows(s.qkv, 3 * C), x: rows(hin, C), weight: w + p.qkvWeight, bias: w + p.qkvBias,
+                           rows: m, inDim: C, outDim: 3 * C)
+            Attention.forward(ctx: x + a.ctx, qkv: x + s.qkv, spans: spans, dim: C, heads: H, scratch: scratch)
+            Linear.forward(y: rows(s.res1, C), x: rows(a.ctx, C), weight: w + p.attnOutWeight, bias: w + p.attnOutBias,
+                           rows: m, inDim: C, outDim: C)
+            addInPlace(rows(s.res1, C), rows(hin, C), count: m * C)
+            layerNorm(out: rows(a.h1, C), mean: rows(s.ln1Mean, 1), rstd: rows(s.ln1Rstd, 1), input: rows(s.res1, C),
+                      weight: w + p.ln1Weight, bias: w + p.ln1Bias, rows: m)
             // Feed-forward block: res2 = h1 + gelu(h1·W1ᵀ + b1)·W2ᵀ + b2.
-            Linear.forward(y: x + s.ffnPre, x: x + a.h1, weight: w + p.ffnInWeight, bias: w + p.ffnInBias,
-                           rows: n, inDim: C, outDim: I)
-            gelu(out: x + a.ffnAct, input: x + s.ffnPre, count: n * I)
-            Linear.forward(y: x + s.res2, x: x + a.ffnAct, weight: w + p.ffnOutWeight, bias: w + p.ffnOutBias,
-                           rows: n, inDim: I, outDim: C)
-            addInPlace(x + s.res2, x + a.h1, count: n * C)
-            layerNorm(out: hout, mean: x + s.ln2Mean, rstd: x + s.ln2Rstd, input: x + s.res2,
-                      weight: w + p.ln2Weight, bias: w + p.ln2Bias, rows: n)
+            Linear.forward(y: rows(s.ffnPre, I), x: rows(a.h1, C), weight: w + p.ffnInWeight, bias: w + p.ffnInBias,
+                           rows: m, inDim: C, outDim: I)
+            gelu(out: rows(a.ffnAct, I), input: rows(s.ffnPre, I), count: m * I)
+            Linear.forward(y: rows(s.res2, C), x: rows(a.ffnAct, I), weight: w + p.ffnOutWeight, bias: w + p.ffnOutBias,
+                           rows: m, inDim: I, outDim: C)
+            addInPlace(rows(s.res2, C), rows(a.h1, C), count: m * C)
+            layerNorm(out: rows(hout, C), mean: rows(s.ln2Mean, 1), rstd: rows(s.ln2Rstd, 1), input: rows(s.res2, C),
+                      weight: w + p.ln2Weight, bias: w + p.ln2Bias, rows: m)
             hin = hout
         }
         lastHidden = L == 0 ? a.hidB : a.hiddenOut(L - 1)
-        pool(from: x + lastHidden)
+        pool(from: x + lastHidden, firstSequence: reused)
+        return reused
     }
 
     /// Recomputes the pooled (and normalised) outputs from token states `hidden` (n, C) of the
-    /// current batch — by default the last layer's; a caller may pass perturbed states.
-    public func pool(from hidden: UnsafePointer<Float>) {
+    /// current batch — by default the last layer's; a caller may pass perturbed states. Sequences
+    /// before `firstSequence` keep their outputs.
+    public func pool(from hidden: UnsafePointer<Float>, firstSequence k: Int = 0) {
         guard let a = acts, let b = batch else { preconditionFailure("pool before forward") }
         let C = config.hiddenSize, S = b.spans.count
         let x = workspace.base
-        Pooling.forward(out: x + a.pooled, hidden: hidden, spans: b.spans, dim: C, mode: config.pooling)
+        Pooling.forward(out: x + a.pooled + k * C, hidden: hidden, spans: Array(b.spans[k...]), dim: C, mode: config.pooling)
         if config.normalize {
-            L2Normalize.forward(out: x + a.output, norms: x + a.norms, input: x + a.pooled, rows: S, dim: C)
+            L2Normalize.forward(out: x + a.output + k * C, norms: x + a.norms + k, input: x + a.pooled + k * C,
+                                rows: S - k, dim: C)
         } else {
-            (x + a.output).update(from: x + a.pooled, count: S * C)
+            (x + a.output + k * C).update(from: x + a.pooled + k * C, count: (S - k) * C)
         }
     }
 
@@ -388,6 +425,7 @@ public final class Encoder {
                                  saveAll: saveAll || (old?.savesAll ?? false))
         workspace = FlatBuffer(count: a.count)
         acts = a
+        generation += 1
         return a
     }
 }

@@ -124,12 +124,18 @@ struct Score: ParsableCommand {
             }
             let scorer = GradNormScorer(retriever: model, corpus: index)
             var progress = ProgressReporter(label: "scoring", total: targets.count, alreadyDone: file.done.count)
+            let started = Date()
+            let first = file.done.count
             for j in file.done.count..<targets.count {
                 let d = chosen[j]
                 let s = scorer.score(document: d, id: docs[d].id)
                 try file.append(s.jsonLine)
                 progress.update(j + 1, force: j + 1 == targets.count)
             }
+            let secs = Date().timeIntervalSince(started)
+            note("score: \(targets.count - first) documents in \(String(format: "%.1f", secs)) s "
+                 + "(\(String(format: "%.3f", Double(targets.count - first) / max(secs, 1e-9))) documents/s, "
+                 + "\(BLAS.engineThreads) thread(s)); index of \(docs.count) documents")
         }
     }
 }

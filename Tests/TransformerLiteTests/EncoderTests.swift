@@ -138,4 +138,39 @@ final class EncoderTests: XCTestCase {
         let pos = layout.embeddings.position
         XCTAssertTrue((pos..<(pos + layout.config.maxPositions * C)).allSatisfy { grads[$0] == 0 }, "frozen positions got gradient")
     }
+
+    /// Reusing the first sequence's saved forward (GradNormIR's document query, shared by its
+    /// records) gives the same outputs and gradients as a full forward.
+    func testReusedPrefixMatchesFullForward() {
+        let layout = ParameterLayout(config: Self.tinyConfig())
+        let p = Self.randomParameters(layout, seed: 17).floats
+        let q = [1, 5, 7, 2, 9]
+        let recordA = [q, [4, 4, 8], [3, 3, 8, 15, 22, 0, 11, 2, 6]]
+        let recordB = [q, [6, 1], [2, 9, 9, 9], [7]]
+        let C = layout.config.hiddenSize
+        var rng = TestRNG(seed: 18)
+        let dOut = rng.array(recordB.count * C).floats
+
+        let reusing = Encoder(layout: layout, parameters: FlatBuffer(p))
+        reusing.forward(PackedBatch([[Int]](repeating: Array(repeating: 1, count: 11), count: 4)), saveForBackward: true)  // capacity
+        XCTAssertEqual(reusing.forward(PackedBatch(recordA), saveForBackward: true, reusingFirst: 1), 0, "different prefix: no reuse")
+        reusing.backward(dOutput: rng.array(recordA.count * C).floats, into: FlatBuffer(count: layout.count), freezePositions: true)
+        XCTAssertEqual(reusing.forward(PackedBatch(recordB), saveForBackward: true, reusingFirst: 1), 1, "same query: reused")
+        let gReuse = FlatBuffer(count: layout.count)
+        reusing.backward(dOutput: dOut, into: gReuse, freezePositions: true)
+
+        let full = Encoder(layout: layout, parameters: FlatBuffer(p))
+        full.forward(PackedBatch(recordB), saveForBackward: true)
+        let gFull = FlatBuffer(count: layout.count)
+        full.backward(dOutput: dOut, into: gFull, freezePositions: true)
+
+        let a = reusing.outputRows(), b = full.outputRows()
+        for s in 0..<recordB.count {
+            XCTAssertLessThan(zip(a[s], b[s]).map { abs($0 - $1) }.max()!, 1e-6, "output \(s)")
+        }
+        XCTAssertLessThan(Ref.normalizedError(gReuse.toArray().doubles, gFull.toArray().doubles), 1e-6)
+        // A forward that reallocates the workspace cannot reuse.
+        let grown = [q] + [[Int]](repeating: Array(repeating: 3, count: 12), count: 5)
+        XCTAssertEqual(reusing.forward(PackedBatch(grown), saveForBackward: true, reusingFirst: 1), 0)
+    }
 }

@@ -262,10 +262,10 @@ public struct SafeTensorsFile: Sendable {
         func appendEntry(_ key: String, _ value: String) {
             if !first { header += "," }
             first = false
-            header += jsonString(key) + ":" + value
+            header += JSONLines.quote(key) + ":" + value
         }
         if !metadata.isEmpty {
-            let body = metadata.keys.sorted().map { jsonString($0) + ":" + jsonString(metadata[$0]!) }
+            let body = metadata.keys.sorted().map { JSONLines.quote($0) + ":" + JSONLines.quote(metadata[$0]!) }
             appendEntry("__metadata__", "{" + body.joined(separator: ",") + "}")
         }
         var offset = 0
@@ -302,23 +302,6 @@ public struct SafeTensorsFile: Sendable {
         } catch {
             throw GradNormIRError.io(path: path, reason: "cannot write: \(error.localizedDescription)")
         }
-    }
-
-    /// A JSON string literal for `s` (quotes, backslashes and control characters escaped).
-    private static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
     }
 }
 

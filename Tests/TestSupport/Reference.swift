@@ -124,17 +124,11 @@ public enum Ref {
     }
 }
 
-/// A small seeded generator for test data (SplitMix64), so every test is reproducible.
+/// Seeded test data on top of the engine's own generator (SplitMix64), so every test is reproducible.
 public struct TestRNG {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var rng: SplitMix64
+    public init(seed: UInt64) { rng = SplitMix64(seed: seed) }
+    public mutating func next() -> UInt64 { rng.next() }
     /// Uniform in [-scale, scale).
     public mutating func uniform(_ scale: Double = 1) -> Double {
         (Double(next() >> 11) / Double(1 << 53) * 2 - 1) * scale

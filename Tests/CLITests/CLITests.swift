@@ -168,3 +168,83 @@ final class ScoreResumeTests: XCTestCase {
         XCTAssertEqual(got, expected, "a killed and resumed run must write exactly the uninterrupted run's lines")
     }
 }
+
+/// calibrate → detect → evaluate on hand-made score files and the small fixture corpus.
+final class DecisionCommandTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("decide-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func write(_ name: String, _ text: String) throws -> String {
+        let p = dir.appendingPathComponent(name).path
+        try text.write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
+
+    func scoreLines(_ pairs: [(String, Double?)]) -> String {
+        pairs.map { "{\"_id\": \"\($0.0)\", \"gradnorm\": \($0.1.map { "\($0)" } ?? "null"), \"records\": 1, \"loss\": 0.1}" }
+            .joined(separator: "\n") + "\n"
+    }
+
+    func testCalibrateDetectAndDecision() throws {
+        let ref = try write("ref.jsonl", scoreLines([("r1", 10), ("r2", 12), ("r3", 14), ("r4", nil)]))
+        let thr = dir.appendingPathComponent("thr.json").path
+        let c = try CLITests.run(["calibrate", "--scores", ref, "--out", thr])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        let t = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: thr))) as? [String: Any])
+        XCTAssertEqual(t["threshold"] as? Double, 12)
+        XCTAssertEqual(t["n"] as? Int, 3)
+        XCTAssertEqual(t["unscored"] as? Int, 1)
+
+        let corpus = try write("c.jsonl", scoreLines([("a", 11), ("b", 13), ("c", 20), ("d", nil)]))
+        for (gamma, decision) in [(0.4, "update"), (0.5, "keep")] {
+            let d = try CLITests.run(["detect", "--scores", corpus, "--threshold", thr, "--gamma", "\(gamma)"])
+            XCTAssertEqual(d.status, 0, d.stderr)
+            let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as? [String: Any])
+            XCTAssertEqual(o["ood"] as? [String], ["b", "c"])
+            XCTAssertEqual(o["ood_ratio"] as? Double, 0.5, "2 of 4 documents, the unscored one counted in |C|")
+            XCTAssertEqual(o["unscored"] as? [String], ["d"])
+            XCTAssertEqual(o["decision"] as? String, decision)
+        }
+        // Quantile thresholds.
+        let q = try CLITests.run(["calibrate", "--scores", ref, "--out", thr, "--use", "q0.5"])
+        XCTAssertEqual(q.status, 0, q.stderr)
+    }
+
+    func testDecisionCommandsRejectBadInput() throws {
+        let bad = try write("bad.jsonl", "{\"_id\": \"a\", \"gradnorm\": 1}\n{\"_id\": \"b\", \"gradnorm\": \"x\"}\n")
+        let one = try write("one.jsonl", scoreLines([("a", 1)]))
+        let notThreshold = try write("thr.json", "{\"hello\": 1}")
+        let cases: [([String], String)] = [
+            (["calibrate", "--scores", bad, "--out", dir.appendingPathComponent("t").path], "bad.jsonl:2"),
+            (["calibrate", "--scores", one, "--out", dir.appendingPathComponent("t").path], "at least 2 scored"),
+            (["calibrate", "--scores", "/nonexistent.jsonl", "--out", "x"], "/nonexistent.jsonl"),
+            (["detect", "--scores", one, "--threshold", notThreshold], "not a threshold file"),
+            (["detect", "--scores", one, "--threshold", "/nope.json"], "/nope.json"),
+        ]
+        for (args, expected) in cases {
+            let r = try CLITests.run(args)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stderr.contains(expected), "\(args): \(r.stderr)")
+        }
+    }
+
+    func testEvaluateReportsDetectorsAgainstRealRecall() throws {
+        let corpus = TestPaths.packageRoot.appendingPathComponent("Tests/GradNormIRTests/Fixtures/small-corpus").path
+        // Hand-made scores for every document (s00 … s29).
+        let scores = try write("s.jsonl", scoreLines((0..<30).map { (String(format: "s%02d", $0), Double($0 % 7)) }))
+        let r = try CLITests.run(["evaluate", "--dataset", corpus, "--scores", scores, "--k", "1", "--reference", corpus])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(o["documents"] as? Int, 30)
+        XCTAssertEqual(o["evaluated"] as? Int, 8, "the 8 documents with a relevant query")
+        let names = (o["detectors"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        XCTAssertEqual(names, ["GradNormIR", "knn", "mahalanobis", "ipq"])
+        XCTAssertTrue(r.stderr.contains("| detector | flagged | DRR | AUROC (95% CI) |"), r.stderr)
+    }
+}

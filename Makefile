@@ -17,8 +17,9 @@ build:
 
 # Tests run optimised (-c release): the real-model parity tests take minutes in a debug build.
 # -enable-testing keeps @testable imports working; preconditions stay on in release builds.
+# The tests are XCTest only, so the (empty) Swift Testing run is switched off.
 test: setup
-	$(SWIFT) test -c release -Xswiftc -enable-testing
+	$(SWIFT) test -c release -Xswiftc -enable-testing --disable-swift-testing
 
 bench: setup
 	$(SWIFT) run -c release bench

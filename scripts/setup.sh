@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set-up for a fresh Debian 12 machine: the BLAS/LAPACK libraries the package links against,
-# the default model (all-MiniLM-L6-v2) that the tests and the bench read, and the BEIR-style
-# corpora built from Debian packages (data/corpora/, by scripts/build_corpora.py).
+# the default model (all-MiniLM-L6-v2) that the tests and the bench read, a second model
+# (paraphrase-MiniLM-L3-v2, converted from ONNX by scripts/convert_onnx_minilm.py), and the
+# BEIR-style corpora built from Debian packages (data/corpora/, by scripts/build_corpora.py).
 #
 # Idempotent: every step checks first and does nothing when its result is already there, so a
 # second run takes well under a second. Every step runs on every call (none ends the script).
@@ -11,6 +12,7 @@
 #                          (default: <package root>/models, which is git-ignored)
 #   GRADNORMIR_SKIP_APT=1  do not check or install the Debian packages
 #   GRADNORMIR_SKIP_CORPORA=1  do not build data/corpora/
+#   GRADNORMIR_SKIP_SECOND_MODEL=1  do not convert the second model (paraphrase-MiniLM-L3-v2)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -107,6 +109,17 @@ install_model() {
     trap - EXIT
 }
 install_model
+
+# --- 2b. Second model: paraphrase-MiniLM-L3-v2, converted from ONNX ----------------------------
+# scripts/convert_onnx_minilm.py is idempotent itself (model.safetensors present: one line). It
+# reuses the default model's vocab.txt, so it runs after step 2; it pip-installs `onnx` if missing.
+if [[ "${GRADNORMIR_SKIP_SECOND_MODEL:-0}" == "1" ]]; then
+    say "second model: skipped (GRADNORMIR_SKIP_SECOND_MODEL=1)"
+else
+    command -v python3 >/dev/null 2>&1 || die "python3 is needed to convert the second model"
+    GRADNORMIR_MODELS_DIR="$MODELS_DIR" python3 "$ROOT/scripts/convert_onnx_minilm.py" ||
+        die "converting the second model failed (see above; GRADNORMIR_SKIP_SECOND_MODEL=1 skips it)"
+fi
 
 # --- 3. Corpora from Debian packages ----------------------------------------------------------
 # scripts/build_corpora.py is idempotent itself (MANIFEST.json with the same seed and sizes:

@@ -30,7 +30,8 @@ echo "threshold: $(python3 -c "import json;print(json.load(open('$OUT/threshold.
 for c in $CORPORA; do
     echo "== $c"
     start=$SECONDS
-    "$BIN" score --corpus "data/corpora/$c" --out "$OUT/$c.scores.jsonl" --sample "$SAMPLE" --positives "$POSITIVES" --max-length "$MAX_LENGTH"
+    "$BIN" score --corpus "data/corpora/$c" --out "$OUT/$c.scores.jsonl" --sample "$SAMPLE" --positives "$POSITIVES" --max-length "$MAX_LENGTH" \
+        2> >(tee -a "$OUT/$c.score.log" >&2)
     echo "scored in $((SECONDS - start)) s (including what an earlier run already did)"
     "$BIN" detect --scores "$OUT/$c.scores.jsonl" --threshold "$OUT/threshold.json" --gamma "$GAMMA" \
         > "$OUT/$c.detect.json" 2>/dev/null
@@ -39,3 +40,4 @@ for c in $CORPORA; do
     python3 -c "import json;d=json.load(open('$OUT/$c.detect.json'));print('OOD ratio', round(d['ood_ratio'],3), 'decision', d['decision'])"
 done
 echo "results in $OUT/"
+python3 scripts/summarize_pipeline.py "$OUT" | tee "$OUT/summary.md"

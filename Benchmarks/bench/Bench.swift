@@ -7,7 +7,7 @@ import TransformerLite
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "GradNormIR engine benchmark: sgemm roofline, encoder forward and record gradient throughput on the real model.")
+        abstract: "GradNormIR bench: sgemm roofline, encoder forward and record throughput, and detection accuracy of candidate retrievers on the default corpora.")
 
     @Option(help: "Model folder (default: $GRADNORMIR_MODEL or models/all-MiniLM-L6-v2).")
     var model: String?
@@ -15,10 +15,16 @@ struct Bench: ParsableCommand {
     var threads: String = "1,2"
     @Option(help: "Timed repetitions per figure (the median is reported).")
     var reps: Int = 7
-    @Flag(help: "Fewer repetitions, for a smoke check.")
+    @Flag(help: "Smoke check: 3 repetitions, fewer record shapes, no PyTorch, a small accuracy run (under 3 minutes).")
     var quick = false
+    @Flag(help: "Larger accuracy run (40 documents per corpus, 16 positives, 256 tokens).")
+    var full = false
+    @Option(help: "Folder of the BEIR-style corpora and the reference (built by `make setup`).")
+    var data: String = "data/corpora"
+    @Option(help: "Second candidate retriever (skipped when absent).")
+    var secondModel: String = "models/paraphrase-MiniLM-L3-v2"
     @Option(help: "Comma-separated sections to run: forward, record (the record section reuses the forward section's roofline when both run).")
-    var sections: String = "forward,record"
+    var sections: String = "forward,record,accuracy"
     @Flag(help: "Skip the PyTorch comparison even when torch is importable.")
     var noTorch = false
     @Option(help: "Folder for the JSON results.")
@@ -66,8 +72,29 @@ struct Bench: ParsableCommand {
             roofline = roofs
         }
         if wanted.contains("record") {
-            let record = RecordBench(retriever: retriever, reps: reps, forward: forward, torch: !noTorch)
+            // --quick skips PyTorch (its run alone takes minutes).
+            let record = RecordBench(retriever: retriever, reps: reps, quick: quick, forward: forward,
+                                     torch: !noTorch && !quick)
             results["record"] = record.run(threadCounts: threadCounts, roofline: roofline)
+        }
+        if wanted.contains("accuracy") {
+            BLAS.setThreads(threadCounts.max() ?? 1)
+            var candidates = [AccuracyBench.Candidate(name: "all-MiniLM-L6-v2", folder: folder)]
+            if FileManager.default.fileExists(atPath: (secondModel as NSString).appendingPathComponent("model.safetensors")) {
+                candidates.append(AccuracyBench.Candidate(name: "paraphrase-MiniLM-L3-v2", folder: secondModel))
+            } else {
+                note("bench: \(secondModel) not found: the accuracy section compares one retriever only")
+            }
+            let acc = AccuracyBench(candidates: candidates, size: AccuracyBench.size(quick: quick, full: full), dataDir: data)
+            do {
+                let r = try acc.run()
+                results["accuracy"] = r
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                try (r["markdown"] as? String ?? "").write(toFile: (out as NSString).appendingPathComponent("accuracy.md"),
+                                                           atomically: true, encoding: .utf8)
+            } catch let e as GradNormIRError {
+                throw ValidationError("accuracy section: \(e.description) (run `make setup` to build the corpora)")
+            }
         }
 
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

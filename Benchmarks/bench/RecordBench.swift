@@ -11,11 +11,16 @@ import Glibc
 struct RecordBench {
     let retriever: Retriever
     let reps: Int
-    let lengths = [64, 128, 256, 512]
+    /// A smoke-check run measures fewer record shapes.
+    let quick: Bool
+    var lengths: [Int] { quick ? [64, 128] : [64, 128, 256, 512] }
     /// Variable-length records (query, positive, 4 negatives), as real documents give: PyTorch runs
     /// them padded to their longest sequence with a key mask (as the authors' code does), the
     /// engine packs them without padding.
-    let shapes = [[40, 60, 200, 35, 90, 128], [96, 180, 64, 240, 120, 150], [256, 300, 180, 420, 210, 512]]
+    var shapes: [[Int]] {
+        let all = [[40, 60, 200, 35, 90, 128], [96, 180, 64, 240, 120, 150], [256, 300, 180, 420, 210, 512]]
+        return quick ? Array(all.prefix(1)) : all
+    }
     let sequences = 6
     let forward: ForwardBench
     /// Whether to run the PyTorch comparison when torch is importable.

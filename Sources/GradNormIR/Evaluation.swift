@@ -24,6 +24,9 @@ public struct EvaluationReport: Sendable {
     public let k: Int
     /// Mean recall@k over the evaluated documents, and DRR over all of them (the reference row).
     public let meanRecall: Double
+    /// Mean recall@k over every document of the corpus with a relevant query (scored or not):
+    /// the retriever's actual quality on the corpus.
+    public let corpusRecall: Double
     public let drrAll: Double?
     public let threshold: Double?
     public let detectors: [DetectorResult]
@@ -36,7 +39,7 @@ public struct EvaluationReport: Sendable {
                 + (d.aurocCI.map { "[\(num($0.low)), \(num($0.high))]" } ?? "null") + "}"
         }
         return "{\"dataset\": \(JSONLines.quote(dataset)), \"documents\": \(documents), \"evaluated\": \(evaluated), "
-            + "\"failures\": \(failures), \"k\": \(k), \"mean_recall\": \(num(meanRecall)), "
+            + "\"failures\": \(failures), \"k\": \(k), \"mean_recall\": \(num(meanRecall)), \"corpus_recall\": \(num(corpusRecall)), "
             + "\"drr_all\": \(num(drrAll)), \"threshold\": \(num(threshold)), "
             + "\"detectors\": [\(dets.joined(separator: ", "))]}"
     }
@@ -60,22 +63,22 @@ public struct EvaluationReport: Sendable {
 
 /// Ground truth and detection accuracy on a BEIR-style dataset.
 public enum Evaluation {
-    /// Per-document recall@k of the retriever: every query retrieves (by inner product of the
-    /// model's normal embeddings) from the documents that have at least one relevant query — the
+    /// Per-document recall@k of the retriever: every query retrieves (by cosine: inner product of
+    /// L2-normalised embeddings) from the documents that have at least one relevant query — the
     /// authors' setting — and recall(d) is the share of d's relevant queries whose top k contain d.
     /// Returns the recall indexed like `dataset.corpus` and the normal embeddings of every document.
     public static func groundTruth(dataset: BEIRDataset, retriever: Retriever, k: Int,
                                    maxLength: Int? = nil) throws -> (recall: DocumentRecall, embeddings: [[Float]]) {
         guard k >= 1 else { throw GradNormIRError.invalidInput("--k must be at least 1") }
         let m = try retriever.validatedMaxLength(maxLength)
-        let embeddings = try retriever.embed(dataset.corpus.map(\.fullText), maxLength: m)
+        let embeddings = try retriever.searchEmbeddings(dataset.corpus.map(\.fullText), maxLength: m)
         let pool = dataset.corpus.indices.filter { !dataset.relevantQueries(of: dataset.corpus[$0].id).isEmpty }
         guard !pool.isEmpty else {
             throw GradNormIRError.invalidInput("\(dataset.folder): no document has a relevant query in \(dataset.qrelsPath)")
         }
         let index = VectorIndex(dimension: retriever.config.hiddenSize, vectors: pool.map { embeddings[$0] })
         let queries = dataset.queries.filter { !dataset.relevantDocuments(of: $0.id).isEmpty }
-        let qEmb = try retriever.embed(queries.map(\.text), maxLength: m)
+        let qEmb = try retriever.searchEmbeddings(queries.map(\.text), maxLength: m)
         let rankings = index.search(qEmb, k: k).map { $0.map { pool[$0.index] } }
         var qrels: [Int: Set<Int>] = [:]
         for (qi, q) in queries.enumerated() {
@@ -129,8 +132,10 @@ public enum Evaluation {
             }
         }
         let failures = labels.filter { $0 }.count
+        let everyRecall = rec.compactMap { $0 }
         return EvaluationReport(dataset: dataset.folder, documents: dataset.corpus.count, evaluated: docs.count,
                                 failures: failures, k: k, meanRecall: r.reduce(0, +) / Double(r.count),
+                                corpusRecall: everyRecall.reduce(0, +) / Double(max(1, everyRecall.count)),
                                 drrAll: allDRR, threshold: threshold, detectors: results)
     }
 }

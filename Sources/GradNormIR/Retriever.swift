@@ -83,6 +83,23 @@ public final class Retriever {
         return out
     }
 
+    /// Embeddings for search: `embed(ids:)`, L2-normalised here when the model does not normalise
+    /// itself (METHOD.md step 1: the index holds normalised embeddings, so inner product is cosine).
+    public func searchEmbeddings(ids: [[Int]], batchTokens: Int = 16_384) -> [[Float]] {
+        let e = embed(ids: ids, batchTokens: batchTokens)
+        guard !config.normalize else { return e }
+        return e.map { v in
+            let n = max(v.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot(), 1e-12)
+            return v.map { Float(Double($0) / n) }
+        }
+    }
+
+    /// `searchEmbeddings(ids:)` of texts, tokenised and truncated to `maxLength`.
+    public func searchEmbeddings(_ texts: [String], maxLength: Int? = nil) throws -> [[Float]] {
+        let m = try validatedMaxLength(maxLength)
+        return searchEmbeddings(ids: texts.map { tokenizer.encode($0, maxLength: m) })
+    }
+
     /// The default model folder: `$GRADNORMIR_MODEL` if set, else `models/all-MiniLM-L6-v2` in the
     /// current directory, else the same path beside the package that built the running program
     /// (so `swift run` and `.build/release/gradnormir` find the model fetched by `make setup`).

@@ -67,7 +67,7 @@ public final class CorpusIndex {
     public let neighbours: [[Int]]
     public let config: ScoringConfig
 
-    /// Tokenises and embeds `documents` (eval mode, the model's pooling and normalisation) and
+    /// Tokenises and embeds `documents` (eval mode, the model's pooling, L2-normalised) and
     /// finds every document's neighbours. `progress` is called with the number of documents embedded.
     public init(documents: [String], retriever: Retriever, config: ScoringConfig,
                 progress: ((Int) -> Void)? = nil) throws {
@@ -81,7 +81,7 @@ public final class CorpusIndex {
         var start = 0
         while start < ids.count {
             let end = min(ids.count, start + chunk)
-            embeddings += retriever.embed(ids: Array(ids[start..<end]))
+            embeddings += retriever.searchEmbeddings(ids: Array(ids[start..<end]))
             start = end
             progress?(start)
         }
@@ -133,4 +133,18 @@ public final class CorpusIndex {
         }
         return plans
     }
+}
+
+/// `sample` distinct indices of `0..<count` drawn with a seeded partial Fisher–Yates shuffle,
+/// returned in ascending order (all of them when sample ≥ count). Which documents to score when
+/// only some are (the paper's regime: a large index, few scored documents).
+public func seededSample(count: Int, sample: Int, seed: UInt64) -> [Int] {
+    guard sample < count else { return Array(0..<count) }
+    var a = Array(0..<count)
+    var rng = SplitMix64(seed: seed ^ 0x5A4D_504C_4553)
+    for i in 0..<max(0, sample) {
+        let j = i + Int(rng.next() % UInt64(count - i))
+        a.swapAt(i, j)
+    }
+    return a[0..<max(0, sample)].sorted()
 }

@@ -100,7 +100,7 @@ struct Score: ParsableCommand {
             let model = try options.load()
             let chosen: [Int]
             if let sample {
-                chosen = sampleIndices(count: docs.count, sample: sample, seed: seed)
+                chosen = seededSample(count: docs.count, sample: sample, seed: seed)
             } else {
                 chosen = Array(0..<min(limit ?? docs.count, docs.count))
             }
@@ -312,7 +312,7 @@ struct Evaluate: ParsableCommand {
             var refEmb: [[Float]]?
             if let reference {
                 let (docs, _) = try BEIRDataset.loadCorpus(path: reference, onBadLine: onBadLine)
-                refEmb = try model.embed(docs.map(\.fullText), maxLength: maxLength)
+                refEmb = try model.searchEmbeddings(docs.map(\.fullText), maxLength: maxLength)
             }
             let report = try Evaluation.evaluate(dataset: data, retriever: model, scores: byId, reference: refEmb,
                                                  threshold: thr, k: k, maxLength: maxLength, seed: seed)
@@ -320,17 +320,4 @@ struct Evaluate: ParsableCommand {
             note(report.table)
         }
     }
-}
-
-/// `sample` distinct indices of `0..<count` drawn with a seeded partial Fisher–Yates shuffle,
-/// returned in ascending order (all of them when sample ≥ count).
-func sampleIndices(count: Int, sample: Int, seed: UInt64) -> [Int] {
-    guard sample < count else { return Array(0..<count) }
-    var a = Array(0..<count)
-    var rng = SplitMix64(seed: seed ^ 0x5A4D_504C_4553)
-    for i in 0..<sample {
-        let j = i + Int(rng.next() % UInt64(count - i))
-        a.swapAt(i, j)
-    }
-    return a[0..<sample].sorted()
 }

@@ -18,18 +18,8 @@ final class EncoderParityTests: XCTestCase {
         let hidden_slices: [Slice]
     }
 
-    static let model: Retriever? = try? Retriever.load(folder: TestPaths.defaultModel.path)
-
-    func loadModel() throws -> Retriever {
-        _ = try TestPaths.requireModel()
-        if let m = Self.model { return m }
-        return try Retriever.load(folder: TestPaths.defaultModel.path)
-    }
-
-    func loadFixture() throws -> Fixture {
-        let url = try XCTUnwrap(Bundle.module.url(forResource: "encoder_parity", withExtension: "json", subdirectory: "Fixtures"))
-        return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
-    }
+    func loadModel() throws -> Retriever { try SharedModel.retriever() }
+    func loadFixture() throws -> Fixture { try loadJSONFixture("encoder_parity", as: Fixture.self) }
 
     /// Every fixture text: same ids, and every embedding element within 1e-5 of PyTorch's, on 1 and
     /// and on 2 engine threads.

@@ -22,18 +22,8 @@ final class GradNormParityTests: XCTestCase {
         let records: [Record]
     }
 
-    static let model: Retriever? = try? Retriever.load(folder: TestPaths.defaultModel.path)
-
-    func loadModel() throws -> Retriever {
-        _ = try TestPaths.requireModel()
-        if let m = Self.model { return m }
-        return try Retriever.load(folder: TestPaths.defaultModel.path)
-    }
-
-    func loadFixture() throws -> Fixture {
-        let url = try XCTUnwrap(Bundle.module.url(forResource: "gradnorm_parity", withExtension: "json", subdirectory: "Fixtures"))
-        return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
-    }
+    func loadModel() throws -> Retriever { try SharedModel.retriever() }
+    func loadFixture() throws -> Fixture { try loadJSONFixture("gradnorm_parity", as: Fixture.self) }
 
     /// Loss and gradient norm within 1e-4 relative of PyTorch's float64 values, and of its float32
     /// values up to float32's own error on that record (|f32 − f64|, which reaches 3e-4 on a record

@@ -7,11 +7,8 @@ import TestSupport
 /// Positive and negative sampling (METHOD.md steps 2–3) and document scores, on the real model and
 /// a 30-document fixture corpus.
 final class ScoringTests: XCTestCase {
-    static let model: Retriever? = try? Retriever.load(folder: TestPaths.defaultModel.path)
-
     func fixture() throws -> (Retriever, [Document]) {
-        _ = try TestPaths.requireModel()
-        let model = try Self.model ?? Retriever.load(folder: TestPaths.defaultModel.path)
+        let model = try SharedModel.retriever()
         let url = try XCTUnwrap(Bundle.module.url(forResource: "small-corpus", withExtension: nil, subdirectory: "Fixtures"))
         let (docs, skipped) = try BEIRDataset.loadCorpus(path: url.path)
         XCTAssertEqual(skipped, 0)

@@ -27,10 +27,7 @@ final class SecondModelParityTests: XCTestCase {
         return try Retriever.load(folder: url.path)  // throws the loader's own error
     }
 
-    func loadFixture() throws -> Fixture {
-        let url = try XCTUnwrap(Bundle.module.url(forResource: "minilm_l3_parity", withExtension: "json", subdirectory: "Fixtures"))
-        return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
-    }
+    func loadFixture() throws -> Fixture { try loadJSONFixture("minilm_l3_parity", as: Fixture.self) }
 
     /// What the converted folder says: sizes, mean pooling without normalisation, 128 tokens.
     func testConfig() throws {

@@ -31,9 +31,10 @@ struct AccuracyBench {
     let k = 10
     let seed: UInt64 = 13
 
-    func run() throws -> [String: Any] {
+    func run(plotFolder: String) throws -> [String: Any] {
         let reference = (dataDir as NSString).appendingPathComponent("reference")
         var rows: [[String: Any]] = []
+        var plotData: [(retriever: String, corpora: [BenchPlots.CorpusResult])] = []
         // results[retriever][corpus] = (oodRatio, corpusRecall)
         var results: [String: [String: (ood: Double, recall: Double)]] = [:]
         var table = Table(["retriever", "corpus", "docs", "scored", "fails", "OOD ratio", "recall@\(k)", "DRR all",
@@ -59,6 +60,8 @@ struct AccuracyBench {
                 throw GradNormIRError.invalidInput("\(cand.name): no reference document could be scored")
             }
             let refEmbeddings = try model.searchEmbeddings(refDocs.map(\.fullText), maxLength: config.maxLength)
+            var perCorpus: [BenchPlots.CorpusResult] = []
+            defer { plotData.append((cand.name, perCorpus)) }
             for corpus in size.corpora {
                 let folder = (dataDir as NSString).appendingPathComponent(corpus)
                 let data = try BEIRDataset.load(folder: folder)
@@ -78,6 +81,8 @@ struct AccuracyBench {
                                                      reference: refEmbeddings, threshold: threshold, k: k,
                                                      maxLength: config.maxLength, seed: seed)
                 results[cand.name, default: [:]][corpus] = (ood, report.corpusRecall)
+                perCorpus.append(BenchPlots.CorpusResult(corpus: corpus, threshold: threshold, ood: ood,
+                                                         recall: report.corpusRecall, outcomes: report.outcomes))
                 let by = Dictionary(uniqueKeysWithValues: report.detectors.map { ($0.name, $0) })
                 func au(_ n: String, ci: Bool = false) -> String {
                     guard let d = by[n], let a = d.auroc else { return "–" }
@@ -92,6 +97,7 @@ struct AccuracyBench {
                                           "scored": pick.count, "threshold": threshold, "ood_ratio": ood,
                                           "corpus_recall": report.corpusRecall, "documents_per_s": rate]
                 row["evaluation"] = (try? JSONSerialization.jsonObject(with: Data(report.json.utf8))) ?? [:]
+                row["documents_detail"] = report.outcomes.map { ["id": $0.id, "gradnorm": $0.gradNorm, "recall": $0.recall] }
                 rows.append(row)
             }
         }
@@ -147,6 +153,8 @@ struct AccuracyBench {
         if !selJSON.isEmpty {
             text += "\n\(sel.render())\n\nSelection accuracy: \(matches)/\(decided) corpora (ties in OOD ratio not counted).\n"
         }
+        let plots = try BenchPlots.write(results: plotData, folder: plotFolder)
+        text += "\nPlots: " + plots.joined(separator: ", ") + "\n"
         print(text)
         return ["size": size.name, "documents_per_corpus": size.documents, "reference_documents": size.referenceDocuments,
                 "positives": size.positives, "max_length": size.maxLength, "seed": seed, "k": k,

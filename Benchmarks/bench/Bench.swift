@@ -87,7 +87,7 @@ struct Bench: ParsableCommand {
             }
             let acc = AccuracyBench(candidates: candidates, size: AccuracyBench.size(quick: quick, full: full), dataDir: data)
             do {
-                let r = try acc.run()
+                let r = try acc.run(plotFolder: (out as NSString).appendingPathComponent("plots"))
                 results["accuracy"] = r
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 try (r["markdown"] as? String ?? "").write(toFile: (out as NSString).appendingPathComponent("accuracy.md"),

@@ -13,6 +13,15 @@ public struct DetectorResult: Sendable {
     public let aurocCI: (low: Double, high: Double)?
 }
 
+/// One evaluated document: its GradNormIR score and the ground truth.
+public struct DocumentOutcome: Sendable, Equatable {
+    public let id: String
+    public let gradNorm: Double
+    public let recall: Double
+    /// recall(d) < 1: the retriever misses d for some relevant query.
+    public var failed: Bool { recall < 1 }
+}
+
 /// The evaluation of one scored corpus.
 public struct EvaluationReport: Sendable {
     public let dataset: String
@@ -30,6 +39,8 @@ public struct EvaluationReport: Sendable {
     public let drrAll: Double?
     public let threshold: Double?
     public let detectors: [DetectorResult]
+    /// The evaluated documents, in corpus order (not part of `json`).
+    public let outcomes: [DocumentOutcome]
 
     public var json: String {
         func num(_ x: Double?) -> String { x.map { $0.isFinite ? "\($0)" : "null" } ?? "null" }
@@ -136,6 +147,8 @@ public enum Evaluation {
         return EvaluationReport(dataset: dataset.folder, documents: dataset.corpus.count, evaluated: docs.count,
                                 failures: failures, k: k, meanRecall: r.reduce(0, +) / Double(r.count),
                                 corpusRecall: everyRecall.reduce(0, +) / Double(max(1, everyRecall.count)),
-                                drrAll: allDRR, threshold: threshold, detectors: results)
+                                drrAll: allDRR, threshold: threshold, detectors: results,
+                                outcomes: docs.indices.map { DocumentOutcome(id: dataset.corpus[docs[$0]].id,
+                                                                             gradNorm: gradScores[$0], recall: r[$0]) })
     }
 }

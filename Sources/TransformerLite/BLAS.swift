@@ -70,22 +70,10 @@ public enum BLAS {
                     alpha, a, Int32(lda), b, Int32(ldb),
                     beta, c, Int32(ldc))
     }
-
-    /// Solves `A·X = B` for symmetric positive-definite `A` (n×n, row-major, overwritten by its
-    /// Cholesky factor) and `B` (n×nrhs, overwritten by X). Returns LAPACK's `info` (0 = success,
-    /// > 0 = not positive definite).
-    public static func choleskySolve(
-        a: UnsafeMutablePointer<Double>, n: Int, b: UnsafeMutablePointer<Double>, nrhs: Int
-    ) -> Int {
-        precondition(n >= 1 && nrhs >= 1)
-        let info = LAPACKE_dposv(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(n), Int32(nrhs),
-                                 a, Int32(n), b, Int32(nrhs))
-        return Int(info)
-    }
 }
 
 // Cholesky in two steps, so the Mahalanobis baseline factors its covariance once at fit and
-// solves for every batch of documents later (dposv above would refactor on each call).
+// solves for every batch of documents later.
 extension BLAS {
     /// Factors symmetric positive-definite `A` (n×n, row-major) in place as `A = L·Lᵀ` (LAPACK
     /// dpotrf, lower triangle read and overwritten by `L`; the strict upper triangle is left as

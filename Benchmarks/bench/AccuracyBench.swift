@@ -79,7 +79,8 @@ struct AccuracyBench {
                 let ood = Double(flagged) / Double(max(1, pick.count))
                 let report = try Evaluation.evaluate(dataset: data, retriever: model, scores: scores,
                                                      reference: refEmbeddings, threshold: threshold, k: k,
-                                                     maxLength: config.maxLength, seed: seed)
+                                                     maxLength: config.maxLength, seed: seed,
+                                                     documentEmbeddings: (0..<index.count).map { index.index.vector($0) })
                 results[cand.name, default: [:]][corpus] = (ood, report.corpusRecall)
                 perCorpus.append(BenchPlots.CorpusResult(corpus: corpus, threshold: threshold, ood: ood,
                                                          recall: report.corpusRecall, outcomes: report.outcomes))

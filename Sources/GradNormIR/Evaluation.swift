@@ -78,11 +78,16 @@ public enum Evaluation {
     /// L2-normalised embeddings) from the documents that have at least one relevant query — the
     /// authors' setting — and recall(d) is the share of d's relevant queries whose top k contain d.
     /// Returns the recall indexed like `dataset.corpus` and the normal embeddings of every document.
-    public static func groundTruth(dataset: BEIRDataset, retriever: Retriever, k: Int,
-                                   maxLength: Int? = nil) throws -> (recall: DocumentRecall, embeddings: [[Float]]) {
+    /// `documentEmbeddings`, when given, are the corpus's search embeddings already computed at
+    /// the same maximum length (e.g. by a `CorpusIndex`), so they are not computed again.
+    public static func groundTruth(dataset: BEIRDataset, retriever: Retriever, k: Int, maxLength: Int? = nil,
+                                   documentEmbeddings: [[Float]]? = nil) throws -> (recall: DocumentRecall, embeddings: [[Float]]) {
         guard k >= 1 else { throw GradNormIRError.invalidInput("--k must be at least 1") }
         let m = try retriever.validatedMaxLength(maxLength)
-        let embeddings = try retriever.searchEmbeddings(dataset.corpus.map(\.fullText), maxLength: m)
+        if let e = documentEmbeddings, e.count != dataset.corpus.count {
+            throw GradNormIRError.invalidInput("\(e.count) document embeddings for a corpus of \(dataset.corpus.count)")
+        }
+        let embeddings = try documentEmbeddings ?? retriever.searchEmbeddings(dataset.corpus.map(\.fullText), maxLength: m)
         let pool = dataset.corpus.indices.filter { !dataset.relevantQueries(of: dataset.corpus[$0].id).isEmpty }
         guard !pool.isEmpty else {
             throw GradNormIRError.invalidInput("\(dataset.folder): no document has a relevant query in \(dataset.qrelsPath)")
@@ -104,8 +109,10 @@ public enum Evaluation {
     /// fitted on `reference` embeddings, at equal budget.
     public static func evaluate(dataset: BEIRDataset, retriever: Retriever, scores: [String: Double?],
                                 reference: [[Float]]?, threshold: Double?, k: Int = 100,
-                                maxLength: Int? = nil, seed: UInt64 = 0) throws -> EvaluationReport {
-        let (recall, embeddings) = try groundTruth(dataset: dataset, retriever: retriever, k: k, maxLength: maxLength)
+                                maxLength: Int? = nil, seed: UInt64 = 0,
+                                documentEmbeddings: [[Float]]? = nil) throws -> EvaluationReport {
+        let (recall, embeddings) = try groundTruth(dataset: dataset, retriever: retriever, k: k, maxLength: maxLength,
+                                                   documentEmbeddings: documentEmbeddings)
         let rec = recall.recall
         // Evaluated: scored and with a relevant query.
         let docs = dataset.corpus.indices.filter { i in

@@ -156,6 +156,15 @@ struct ThresholdFile: Codable {
     var scores: String
     /// The reference's scoring settings (its .meta.json), to check the regime matches.
     var settings: String?
+
+    /// Reads a file written by `gradnormir calibrate`; errors name the file.
+    static func read(_ path: String) throws -> ThresholdFile {
+        guard let data = FileManager.default.contents(atPath: path) else { throw GradNormIRError.fileNotFound(path: path) }
+        guard let t = try? JSONDecoder().decode(ThresholdFile.self, from: data) else {
+            throw GradNormIRError.malformedJSON(path: path, line: nil, reason: "not a threshold file from `gradnormir calibrate`")
+        }
+        return t
+    }
 }
 
 /// Reads a score file: (id, score or nil) per line, errors naming file and line.
@@ -225,13 +234,7 @@ struct Detect: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard let data = FileManager.default.contents(atPath: threshold) else {
-                throw GradNormIRError.fileNotFound(path: threshold)
-            }
-            let t: ThresholdFile
-            do { t = try JSONDecoder().decode(ThresholdFile.self, from: data) } catch {
-                throw GradNormIRError.malformedJSON(path: threshold, line: nil, reason: "not a threshold file from `gradnormir calibrate`")
-            }
+            let t = try ThresholdFile.read(threshold)
             guard gamma >= 0, gamma <= 1 else { throw GradNormIRError.invalidInput("--gamma must be in [0, 1]") }
             let rows = try readScores(scores)
             guard !rows.isEmpty else { throw GradNormIRError.invalidInput("\(scores): no documents") }
@@ -303,11 +306,7 @@ struct Evaluate: ParsableCommand {
             for row in try readScores(scores) { byId[row.id] = row.score }
             var thr: Double?
             if let threshold {
-                guard let d = FileManager.default.contents(atPath: threshold) else { throw GradNormIRError.fileNotFound(path: threshold) }
-                guard let t = try? JSONDecoder().decode(ThresholdFile.self, from: d) else {
-                    throw GradNormIRError.malformedJSON(path: threshold, line: nil, reason: "not a threshold file from `gradnormir calibrate`")
-                }
-                thr = t.threshold
+                thr = try ThresholdFile.read(threshold).threshold
             }
             var refEmb: [[Float]]?
             if let reference {

@@ -40,13 +40,7 @@ final class EncoderParityTests: XCTestCase {
             }
             // Mixed lengths in one packed batch, as the scorer uses it.
             let emb = model.embed(ids: ids, batchTokens: 4096)
-            var worst: (diff: Float, record: Int, index: Int) = (0, -1, -1)
-            for (k, r) in fx.records.enumerated() {
-                XCTAssertEqual(emb[k].count, r.embedding.count)
-                for (i, (a, b)) in zip(emb[k], r.embedding).enumerated() where abs(a - b) > worst.diff {
-                    worst = (abs(a - b), k, i)
-                }
-            }
+            let worst = worstDifference(emb, fx.records.map(\.embedding))
             XCTAssertLessThanOrEqual(worst.diff, 1e-5,
                 "threads \(threads): max |Δ| \(worst.diff) at record \(worst.record) (\(fx.records[max(0, worst.record)].ids.count) tokens), element \(worst.index)")
             print("parity (\(threads) threads): max |Δ| = \(worst.diff) over \(fx.records.count) texts")

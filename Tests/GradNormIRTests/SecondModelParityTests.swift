@@ -84,13 +84,7 @@ final class SecondModelParityTests: XCTestCase {
             let fromTexts = try model.embed(fx.records.map(\.text))
             for (label, emb) in [("ids", fromIds), ("texts", fromTexts)] {
                 XCTAssertEqual(emb.count, fx.records.count)
-                var worst: (diff: Float, record: Int, index: Int) = (0, -1, -1)
-                for (k, r) in fx.records.enumerated() {
-                    XCTAssertEqual(emb[k].count, r.embedding.count)
-                    for (i, (a, b)) in zip(emb[k], r.embedding).enumerated() where abs(a - b) > worst.diff {
-                        worst = (abs(a - b), k, i)
-                    }
-                }
+                let worst = worstDifference(emb, fx.records.map(\.embedding))
                 XCTAssertLessThanOrEqual(worst.diff, 1e-5,
                     "threads \(threads), \(label): max |Δ| \(worst.diff) at record \(worst.record) (\(fx.records[max(0, worst.record)].ids.count) tokens), element \(worst.index)")
                 print("paraphrase-MiniLM-L3-v2 parity (\(threads) threads, from \(label)): max |Δ| = \(worst.diff) over \(fx.records.count) texts")

@@ -21,3 +21,14 @@ func loadJSONFixture<T: Decodable>(_ name: String, as type: T.Type) throws -> T 
                             "missing fixture \(name).json")
     return try JSONDecoder().decode(T.self, from: Data(contentsOf: url))
 }
+
+/// The largest element-wise difference between embeddings and their references, and where it is.
+func worstDifference(_ got: [[Float]], _ expected: [[Float]]) -> (diff: Float, record: Int, index: Int) {
+    XCTAssertEqual(got.count, expected.count, "one embedding per reference")
+    var worst: (diff: Float, record: Int, index: Int) = (0, -1, -1)
+    for (k, (g, e)) in zip(got, expected).enumerated() {
+        XCTAssertEqual(g.count, e.count, "embedding \(k) has the wrong length")
+        for (i, (a, b)) in zip(g, e).enumerated() where abs(a - b) > worst.diff { worst = (abs(a - b), k, i) }
+    }
+    return worst
+}

@@ -39,7 +39,7 @@ if [[ "${GRADNORMIR_SKIP_APT:-0}" == "1" ]]; then
 else
     missing=()
     for pkg in "${APT_PACKAGES[@]}"; do
-        if ! dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed'; then
+        if [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]]; then
             missing+=("$pkg")
         fi
     done

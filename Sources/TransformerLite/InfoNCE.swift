@@ -59,3 +59,69 @@ public enum InfoNCE {
         return loss
     }
 }
+
+extension InfoNCE {
+    /// In-batch contrastive loss of an unsupervised update step (METHOD.md §"Update strategies"):
+    /// rows 0..<B of `e` are queries q_i, rows B..<2B their positives p_i; every other positive in
+    /// the batch is a negative. With cosine similarity and temperature τ,
+    ///
+    ///   z_ij = cos(q_i, p_j)/τ,   L = (1/B) Σ_i [logsumexp_j z_ij − z_ii].
+    ///
+    /// Returns L and writes ∂L/∂e (2B, C) into `dEmbeddings`, overwriting it. Backward: with
+    /// P = softmax_j(z_i·), ∂L/∂z_ij = (P_ij − δ_ij)/B; ∂L/∂u_{q_i} = Σ_j ∂z_ij · u_{p_j}/τ,
+    /// ∂L/∂u_{p_j} = Σ_i ∂z_ij · u_{q_i}/τ, then through the normalisation as in `forwardBackward`.
+    /// Computed in Float64.
+    @discardableResult
+    public static func inBatch(embeddings e: UnsafePointer<Float>, pairs B: Int, dim C: Int,
+                               temperature tau: Double, dEmbeddings: UnsafeMutablePointer<Float>?) -> Double {
+        precondition(B >= 1, "InfoNCE.inBatch needs at least one pair")
+        precondition(tau > 0, "InfoNCE: temperature must be positive")
+        let S = 2 * B
+        var u = [Double](repeating: 0, count: S * C)
+        var norms = [Double](repeating: 0, count: S)
+        for i in 0..<S {
+            var s = 0.0
+            for k in 0..<C { let v = Double(e[i * C + k]); s += v * v }
+            let n = max(s.squareRoot(), 1e-12)
+            norms[i] = n
+            for k in 0..<C { u[i * C + k] = Double(e[i * C + k]) / n }
+        }
+        // z (B, B): queries against positives.
+        var z = [Double](repeating: 0, count: B * B)
+        for i in 0..<B {
+            for j in 0..<B {
+                var d = 0.0
+                for k in 0..<C { d += u[i * C + k] * u[(B + j) * C + k] }
+                z[i * B + j] = d / tau
+            }
+        }
+        var loss = 0.0
+        var dz = [Double](repeating: 0, count: B * B)
+        for i in 0..<B {
+            let row = z[(i * B)..<((i + 1) * B)]
+            let zmax = row.max()!
+            let lse = zmax + log(row.reduce(0) { $0 + exp($1 - zmax) })
+            loss += lse - z[i * B + i]
+            for j in 0..<B { dz[i * B + j] = (exp(z[i * B + j] - lse) - (i == j ? 1 : 0)) / Double(B) }
+        }
+        loss /= Double(B)
+        guard let dE = dEmbeddings else { return loss }
+        var g = [Double](repeating: 0, count: S * C)
+        for i in 0..<B {
+            for j in 0..<B {
+                let c = dz[i * B + j] / tau
+                if c == 0 { continue }
+                for k in 0..<C {
+                    g[i * C + k] += c * u[(B + j) * C + k]
+                    g[(B + j) * C + k] += c * u[i * C + k]
+                }
+            }
+        }
+        for i in 0..<S {
+            var dot = 0.0
+            for k in 0..<C { dot += u[i * C + k] * g[i * C + k] }
+            for k in 0..<C { dE[i * C + k] = Float((g[i * C + k] - u[i * C + k] * dot) / norms[i]) }
+        }
+        return loss
+    }
+}

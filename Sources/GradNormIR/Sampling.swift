@@ -69,12 +69,11 @@ public final class CorpusIndex {
 
     /// Tokenises and embeds `documents` (eval mode, the model's pooling, L2-normalised) and
     /// finds every document's neighbours. `progress` is called with the number of documents embedded.
-    public init(documents: [String], retriever: Retriever, config: ScoringConfig,
-                progress: ((Int) -> Void)? = nil) throws {
+    public convenience init(documents: [String], retriever: Retriever, config: ScoringConfig,
+                            progress: ((Int) -> Void)? = nil) throws {
         try config.validate()
         let m = try retriever.validatedMaxLength(config.maxLength)
-        self.config = config
-        ids = documents.map { retriever.tokenizer.encode($0, maxLength: m) }
+        let ids = documents.map { retriever.tokenizer.encode($0, maxLength: m) }
         var embeddings: [[Float]] = []
         embeddings.reserveCapacity(ids.count)
         let chunk = 64
@@ -85,11 +84,44 @@ public final class CorpusIndex {
             start = end
             progress?(start)
         }
-        index = VectorIndex(dimension: retriever.config.hiddenSize, vectors: embeddings)
+        try self.init(ids: ids, embeddings: embeddings, dimension: retriever.config.hiddenSize, config: config)
+    }
+
+    /// The same from token ids and their (L2-normalised) search embeddings already computed, e.g.
+    /// kept across the sessions of an evolving corpus. Only the neighbourhoods are computed here.
+    public init(ids: [[Int]], embeddings: [[Float]], dimension: Int, config: ScoringConfig) throws {
+        try config.validate()
+        precondition(ids.count == embeddings.count, "CorpusIndex: one embedding per document")
+        self.config = config
+        self.ids = ids
+        index = VectorIndex(dimension: dimension, vectors: embeddings)
         let n = ids.count
         let depth = max(config.exclusionDepth(corpusSize: n), config.candidateDepth(corpusSize: n))
         neighbours = depth == 0 ? Array(repeating: [], count: n)
             : index.search(selfNeighboursOf: Array(0..<n), k: depth).map { $0.map(\.index) }
+    }
+
+    /// The index of `other` (same token ids and embeddings, nothing re-encoded) under another
+    /// scoring config, e.g. another dropout, temperature or positive count; the neighbourhoods are
+    /// searched again when the depths differ. The maximum length must be the same (it decides the
+    /// token ids and so the embeddings).
+    public init(reusing other: CorpusIndex, config: ScoringConfig) throws {
+        try config.validate()
+        guard config.maxLength == other.config.maxLength else {
+            throw GradNormIRError.invalidInput(
+                "cannot reuse an index embedded at \(other.config.maxLength) tokens for max length \(config.maxLength)")
+        }
+        self.config = config
+        ids = other.ids
+        index = other.index
+        let n = ids.count
+        let depth = max(config.exclusionDepth(corpusSize: n), config.candidateDepth(corpusSize: n))
+        let had = max(other.config.exclusionDepth(corpusSize: n), other.config.candidateDepth(corpusSize: n))
+        if depth <= had {
+            neighbours = other.neighbours.map { Array($0.prefix(depth)) }
+        } else {
+            neighbours = index.search(selfNeighboursOf: Array(0..<n), k: depth).map { $0.map(\.index) }
+        }
     }
 
     public var count: Int { ids.count }

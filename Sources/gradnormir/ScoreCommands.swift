@@ -49,8 +49,8 @@ struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Score every document of a corpus with GradNormIR, one JSON line per document.",
         discussion: """
-            Writes {"_id", "gradnorm" (null when the document has no valid record), "records", "loss"[, "reason"]} \\
-            per document, in corpus order, flushing each line to disk. Rerun with the same arguments after an \\
+            Writes {"_id", "gradnorm" (null when the document has no valid record), "records", "loss"[, "reason"]} \
+            per document, in corpus order, flushing each line to disk. Rerun with the same arguments after an \
             interruption: the complete lines are kept and scoring resumes with the next document.
             """)
 
@@ -276,10 +276,10 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Detection accuracy of GradNormIR scores against the retriever's real recall, with baselines.",
         discussion: """
-            Ground truth: every query of the dataset retrieves (top k by inner product) from the documents \\
-            with a relevant query; recall(d) is the share of d's relevant queries that find d. Reports DRR of the \\
-            flagged set and of all documents, AUROC of each score against recall(d) < 1 (with a bootstrap 95% \\
-            interval), and, with --reference, the kNN-distance, Mahalanobis and IPQ baselines at GradNormIR's budget. \\
+            Ground truth: every query of the dataset retrieves (top k by inner product) from the documents \
+            with a relevant query; recall(d) is the share of d's relevant queries that find d. Reports DRR of the \
+            flagged set and of all documents, AUROC of each score against recall(d) < 1 (with a bootstrap 95% \
+            interval), and, with --reference, the kNN-distance, Mahalanobis and IPQ baselines at GradNormIR's budget. \
             Prints JSON on standard output and a table on standard error.
             """)
 

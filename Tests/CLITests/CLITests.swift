@@ -10,12 +10,15 @@ final class CLITests: XCTestCase {
     func run(_ args: [String], stdin: Data? = nil) throws -> Result { try Self.run(args, stdin: stdin) }
 
     /// The built program, next to this test bundle in the products folder.
+    /// Looked for beside the test bundle, beside the running test program (both in the products
+    /// folder of whatever --scratch-path built them), then in `.build/release`.
     static var program: URL {
-        var dir = Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent()
-        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("gradnormir").path) {
-            dir = TestPaths.packageRoot.appendingPathComponent(".build/release")
-        }
-        return dir.appendingPathComponent("gradnormir")
+        let candidates = [
+            Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent(),
+            URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent(),
+            TestPaths.packageRoot.appendingPathComponent(".build/release"),
+        ].map { $0.appendingPathComponent("gradnormir") }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates.last!
     }
 
     static func run(_ args: [String], stdin: Data? = nil) throws -> Result {

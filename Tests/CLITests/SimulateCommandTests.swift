@@ -1,0 +1,87 @@
+import Foundation
+import XCTest
+import TestSupport
+
+/// `gradnormir simulate` on small synthetic domains: its files, its decisions, its errors.
+final class SimulateCommandTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("simcli-\(UUID().uuidString)")
+        for (name, words) in [("faq", ["python", "list", "loop"]), ("old", ["stone", "river", "bread"]),
+                              ("alpha", ["atom", "proton", "orbit"]), ("beta", ["verb", "noun", "poem"])] {
+            let d = dir.appendingPathComponent("data/\(name)")
+            try FileManager.default.createDirectory(at: d.appendingPathComponent("qrels"), withIntermediateDirectories: true)
+            var corpus = "", queries = "", qrels = ""
+            for i in 0..<24 {
+                let w = words[i % words.count]
+                corpus += "{\"_id\": \"\(name)-\(i)\", \"text\": \"\(w) \(name) entry \(i): a note on \(w) and more \(w)\"}\n"
+                queries += "{\"_id\": \"q\(i)\", \"text\": \"\(w) \(i)\"}\n"
+                qrels += "q\(i)\t\(name)-\(i)\t1\n"
+            }
+            try corpus.write(to: d.appendingPathComponent("corpus.jsonl"), atomically: true, encoding: .utf8)
+            try queries.write(to: d.appendingPathComponent("queries.jsonl"), atomically: true, encoding: .utf8)
+            try qrels.write(to: d.appendingPathComponent("qrels/test.tsv"), atomically: true, encoding: .utf8)
+        }
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: dir) }
+
+    private var common: [String] {
+        ["simulate", "--data", dir.appendingPathComponent("data").path, "--familiar", "faq,old",
+         "--arriving", "alpha,beta", "--arrival-sessions", "2,3", "--max-length", "48"]
+    }
+
+    func testSimulationWritesEveryOutputAndFollowsItsRules() throws {
+        let out = dir.appendingPathComponent("out")
+        let r = try CLITests.run(common + ["--sessions", "3", "--documents-per-session", "8", "--scored", "2",
+                                           "--known", "2", "--positives", "2", "--batch-size", "4", "--out", out.path,
+                                           "--strategies", "zero-shot,naive,gradnormir,knn"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("| S3 |"), r.stdout)
+        for f in ["sessions.jsonl", "simulate.json", "simulate.md", "simulate.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), f)
+        }
+        let lines = try String(contentsOf: out.appendingPathComponent("sessions.jsonl"), encoding: .utf8)
+            .split(separator: "\n")
+        XCTAssertEqual(lines.count, 3)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("simulate.json"))) as? [String: Any])
+        let summary = try XCTUnwrap(json["summary"] as? [[String: Any]])
+        let updates = Dictionary(uniqueKeysWithValues: summary.map { ($0["strategy"] as! String, $0["updates"] as! Int) })
+        XCTAssertEqual(updates["zero-shot"], 0)
+        XCTAssertEqual(updates["naive"], 2, "naive updates at every session after S1")
+        let results = try XCTUnwrap(json["results"] as? [[String: Any]])
+        for session in results {
+            let rows = try XCTUnwrap(session["strategies"] as? [[String: Any]])
+            let upper = try XCTUnwrap(session["upperBound"] as? Double)
+            XCTAssertEqual(upper, rows.map { $0["recall"] as! Double }.max()!, accuracy: 1e-12)
+            for row in rows where row["strategy"] as? String == "gradnormir" || row["strategy"] as? String == "knn" {
+                if let ratio = row["oodRatio"] as? Double {
+                    XCTAssertEqual(row["updated"] as? Bool, ratio > 0.5)
+                } else {
+                    XCTAssertEqual(session["session"] as? Int, 1)
+                }
+            }
+        }
+        let svg = try String(contentsOf: out.appendingPathComponent("simulate.svg"), encoding: .utf8)
+        XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("polyline"))
+    }
+
+    func testBadArgumentsGiveOneLineErrors() throws {
+        let cases: [([String], String)] = [
+            (["--strategies", "zero-shot,often"], "unknown strategy 'often'"),
+            (["--gamma", "2"], "--gamma"),
+            (["--sessions", "1"], "--sessions"),
+            (["--arrival-sessions", "2,x"], "'x' is not a number"),
+            (["--familiar", "faq,alpha"], "share a domain"),
+            (["--familiar", "faq,missing"], "missing"),
+            (["--out", dir.appendingPathComponent("data/faq/corpus.jsonl").path], "not a folder"),
+        ]
+        for (extra, expected) in cases {
+            let r = try CLITests.run(common + extra)
+            XCTAssertNotEqual(r.status, 0, "\(extra)")
+            XCTAssertTrue(r.stderr.contains(expected), "\(extra): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("Fatal error"), "\(extra): \(r.stderr)")
+        }
+    }
+}

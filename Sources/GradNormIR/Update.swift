@@ -235,9 +235,17 @@ public final class UpdateTrainer {
     @discardableResult
     public func runStep() -> UpdateProgress {
         precondition(!isFinished, "UpdateTrainer.runStep: all steps are done")
+        return runStep(sequences: batchSequences(step: step + 1))
+    }
+
+    /// Takes the next step on a batch given by the caller instead of the planned one: 2B token-id
+    /// sequences with their special tokens, B queries then their B positives (for parity tests
+    /// and custom batches; a resumed run replays only planned batches).
+    @discardableResult
+    public func runStep(sequences: [[Int]]) -> UpdateProgress {
+        precondition(sequences.count >= 2 && sequences.count % 2 == 0, "UpdateTrainer.runStep: 2B sequences expected")
         let started = Date()
         let t = step + 1
-        let sequences = batchSequences(step: t)
         let B = sequences.count / 2, C = layout.config.hiddenSize
         let batch = PackedBatch(sequences)
         encoder.forward(batch, saveForBackward: true)

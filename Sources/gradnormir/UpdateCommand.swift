@@ -36,7 +36,7 @@ struct Update: ParsableCommand {
     @Option(name: .long, help: "Smallest share of a document's tokens in its query crop (default 0.1).") var cropMin: Double?
     @Option(name: .long, help: "Largest share of a document's tokens in its query crop (default 0.5).") var cropMax: Double?
     @Option(name: .long, help: "Save the resume state every N steps (default 20).") var saveEvery: Int = 20
-    @Flag(help: "Discard a saved state and start over.") var restart = false
+    @Flag(help: "Discard a saved state or finished update in OUT and start over.") var restart = false
     @Option(name: .long, help: "What to do with a bad corpus line: fail (default) or skip (and count).")
     var onBadLine: BadLinePolicy = .fail
 
@@ -90,12 +90,20 @@ struct Update: ParsableCommand {
                 note("update: resuming after step \(trainer.step) of \(trainer.totalSteps)")
             } else {
                 let fresh = try UpdateTrainer(retriever: model, documents: texts, config: config)
-                if let done = try? Data(contentsOf: URL(fileURLWithPath: summaryPath)),
-                   let s = try? JSONDecoder().decode(UpdateSummary.self, from: done),
-                   s.config == config, s.corpusFingerprint == fresh.corpusFingerprint,
-                   s.modelFingerprint == fresh.modelFingerprint, s.steps == s.totalSteps {
-                    note("update: \(out) already holds this update (\(s.steps) steps); --restart runs it again")
-                    return
+                if fm.fileExists(atPath: summaryPath) {
+                    let done = try? JSONDecoder().decode(UpdateSummary.self, from: Data(contentsOf: URL(fileURLWithPath: summaryPath)))
+                    if let s = done, s.config == config, s.corpusFingerprint == fresh.corpusFingerprint,
+                       s.modelFingerprint == fresh.modelFingerprint, s.steps == s.totalSteps {
+                        note("update: \(out) already holds this update (\(s.steps) steps); --restart runs it again")
+                        return
+                    }
+                    throw GradNormIRError.invalidInput(
+                        "\(out) holds an update with other settings, corpus or model (see its update.json); "
+                        + "use another --out, or --restart to overwrite it")
+                }
+                if !restart, fm.fileExists(atPath: URL(fileURLWithPath: out).appendingPathComponent("model.safetensors").path) {
+                    throw GradNormIRError.invalidInput(
+                        "\(out) already holds a model that no update of this command wrote; use another --out, or --restart to overwrite it")
                 }
                 trainer = fresh
             }

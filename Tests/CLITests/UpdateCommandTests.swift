@@ -1,0 +1,116 @@
+import Foundation
+import XCTest
+import TestSupport
+
+/// `gradnormir update`: resume after kill -9, refusals and error messages.
+final class UpdateCommandTests: XCTestCase {
+    var dir: URL!
+    let corpus = TestPaths.packageRoot.appendingPathComponent("Tests/GradNormIRTests/Fixtures/small-corpus").path
+    let base = ["update", "--batch-size", "4", "--max-length", "40", "--steps", "8", "--save-every", "2",
+                "--threads", "1", "--seed", "3"]
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("update-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func summary(_ out: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: out + "/update.json"))
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    /// Killed at random moments (during model loading, steps, state saves or the final save) and
+    /// rerun until it finishes, the update writes exactly the uninterrupted run's model file.
+    func testKilledAndResumedUpdateEqualsUninterruptedRun() throws {
+        let reference = dir.appendingPathComponent("reference").path
+        let r = try CLITests.run(base + ["--corpus", corpus, "--out", reference])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("step 8/8"), r.stderr)
+        let expected = try Data(contentsOf: URL(fileURLWithPath: reference + "/model.safetensors"))
+        let refSummary = try summary(reference)
+        XCTAssertEqual(refSummary["steps"] as? Int, 8)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: reference + "/.update-state"), "state removed when done")
+
+        // Rerunning a finished update does nothing.
+        let again = try CLITests.run(base + ["--corpus", corpus, "--out", reference])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stderr.contains("already holds this update"), again.stderr)
+
+        let out = dir.appendingPathComponent("killed").path
+        var rng = TestRNG(seed: 2027)
+        var kills = 0, resumed = false
+        for attempt in 0..<30 {
+            let p = Process()
+            p.executableURL = CLITests.program
+            p.arguments = base + ["--corpus", corpus, "--out", out]
+            var env = ProcessInfo.processInfo.environment
+            env["GRADNORMIR_MODEL"] = try TestPaths.requireModel().path
+            p.environment = env
+            let err = Pipe()
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = err
+            try p.run()
+            if attempt < 8 {
+                Thread.sleep(forTimeInterval: 0.8 + 2.5 * (rng.uniform() + 1) / 2)
+                if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
+            }
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            if stderr.contains("resuming after step") { resumed = true }
+            if p.terminationReason == .exit {
+                XCTAssertEqual(p.terminationStatus, 0, stderr)
+                break
+            }
+        }
+        XCTAssertGreaterThan(kills, 0, "the test must actually interrupt the run")
+        XCTAssertTrue(resumed, "at least one run must resume from a saved state")
+        let got = try Data(contentsOf: URL(fileURLWithPath: out + "/model.safetensors"))
+        XCTAssertTrue(got == expected, "a killed and resumed update must write exactly the uninterrupted run's parameters")
+        XCTAssertEqual(try summary(out)["losses"] as? [Double], refSummary["losses"] as? [Double])
+    }
+
+    func testBadInputGivesOneLineError() throws {
+        let out = dir.appendingPathComponent("out").path
+        let file = dir.appendingPathComponent("a-file").path
+        try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        let empty = dir.appendingPathComponent("empty.jsonl").path
+        try "\n".write(toFile: empty, atomically: true, encoding: .utf8)
+        let cases: [([String], String)] = [
+            (["update", "--corpus", "/nonexistent/corpus", "--out", out], "/nonexistent/corpus"),
+            (["update", "--corpus", empty, "--out", out], "no documents"),
+            (["update", "--corpus", corpus, "--out", file], "is a file"),
+            (["update", "--corpus", corpus, "--out", out, "--lr=-1"], "learning rate"),
+            (["update", "--corpus", corpus, "--out", out, "--batch-size", "1"], "batch size"),
+            (["update", "--corpus", corpus, "--out", out, "--steps", "0"], "steps"),
+            (["update", "--corpus", corpus, "--out", out, "--steps", "2", "--epochs", "1"], "not both"),
+            (["update", "--corpus", corpus, "--out", out, "--crop-min", "0.7"], "crop"),
+            (["update", "--corpus", corpus, "--out", out, "--save-every", "0"], "--save-every"),
+            (["update", "--corpus", corpus, "--out", out, "--max-length", "1000"], "max length 1000"),
+            (["update", "--corpus", corpus, "--out", TestPaths.defaultModel.path], "already holds a model"),
+        ]
+        for (args, message) in cases {
+            let r = try CLITests.run(args)
+            XCTAssertEqual(r.status, 1, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(message), "\(args): expected '\(message)' in: \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(args): one line: \(r.stderr)")
+        }
+        XCTAssertEqual(try CLITests.run(["update", "--corpus", corpus, "--out", out, "--lr", "abc"]).status, 64)
+    }
+
+    /// A finished update in OUT is not overwritten by a run with other settings unless --restart.
+    func testOtherSettingsAreRefusedUnlessRestart() throws {
+        let out = dir.appendingPathComponent("out").path
+        let short = ["update", "--batch-size", "4", "--max-length", "24", "--steps", "2", "--threads", "1",
+                     "--corpus", corpus, "--out", out]
+        XCTAssertEqual(try CLITests.run(short).status, 0)
+        let other = try CLITests.run(short + ["--lr", "1e-4"])
+        XCTAssertEqual(other.status, 1)
+        XCTAssertTrue(other.stderr.contains("other settings"), other.stderr)
+        let restarted = try CLITests.run(short + ["--lr", "1e-4", "--restart"])
+        XCTAssertEqual(restarted.status, 0, restarted.stderr)
+        let config = try XCTUnwrap(try summary(out)["config"] as? [String: Any])
+        XCTAssertEqual(config["learningRate"] as? Double, 1e-4)
+    }
+}

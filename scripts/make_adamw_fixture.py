@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the PyTorch parity fixture for one unsupervised-update step (AdamW) on the real model.
 
-Output: Tests/GradNormIRTests/Fixtures/update_step_parity.json (about 150 KB)
+Output: Tests/GradNormIRTests/Fixtures/update_step_parity.json (about 30 KB)
 
     {"model", "torch", "definition", "documents": [text, ...], "ids": [[int, ...], ...],
      "temperature", "lr", "betas", "eps", "weight_decay", "max_grad_norm",

@@ -7,7 +7,7 @@ import TransformerLite
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "GradNormIR bench: sgemm roofline, encoder forward and record throughput, and detection accuracy of candidate retrievers on the default corpora.")
+        abstract: "GradNormIR bench: sgemm roofline, encoder forward and record throughput, and detection accuracy of retriever configurations on the default corpora.")
 
     @Option(help: "Model folder (default: $GRADNORMIR_MODEL or models/all-MiniLM-L6-v2).")
     var model: String?
@@ -17,13 +17,21 @@ struct Bench: ParsableCommand {
     var reps: Int = 7
     @Flag(help: "Smoke check: 3 repetitions, fewer record shapes, no PyTorch, a small accuracy run (under 3 minutes).")
     var quick = false
-    @Flag(help: "Larger accuracy run (40 documents per corpus, 16 positives, 256 tokens).")
+    @Flag(help: "The paper's regime: large corpora (data/corpora-full, `make corpora-full`), 40 documents scored per corpus, 16 positives, 256 tokens, every configuration of both checkpoints (hours on 2 cores).")
     var full = false
-    @Option(help: "Folder of the BEIR-style corpora and the reference (built by `make setup`).")
-    var data: String = "data/corpora"
+    @Option(help: "Folder of the BEIR-style corpora and the reference (default data/corpora, data/corpora-full with --full).")
+    var data: String?
+    @Option(help: "Retriever configurations of the accuracy section, comma-separated CHECKPOINT:VARIANT keys (checkpoints L6, L3; variant base or modifiers joined by '+': cls, mean, p<dropout>, tau<τ>, pos<n>, len<n>; e.g. L6:base,L6:cls+tau0.1), or 'default' (the size's list) or 'all' (both checkpoints × base, cls, p0.1, tau0.1, pos8, len64 — len128 with --full).")
+    var configs: String?
+    @Option(help: "Comma-separated corpora of the accuracy section (default: the size's list).")
+    var corpora: String?
+    @Option(help: "Documents scored per corpus in the accuracy section (default: the size's: 4 quick, 10 default, 40 full).")
+    var documents: Int?
+    @Option(help: "Reference documents scored for each threshold (default: the size's: 8 quick, 20 default, 60 full).")
+    var referenceDocuments: Int?
     @Option(help: "Second candidate retriever (skipped when absent).")
     var secondModel: String = "models/paraphrase-MiniLM-L3-v2"
-    @Option(help: "Comma-separated sections to run: forward, record (the record section reuses the forward section's roofline when both run).")
+    @Option(help: "Comma-separated sections to run: forward, record, accuracy (the record section reuses the forward section's roofline when both run).")
     var sections: String = "forward,record,accuracy"
     @Flag(help: "Skip the PyTorch comparison even when torch is importable.")
     var noTorch = false
@@ -38,6 +46,16 @@ struct Bench: ParsableCommand {
             return t
         }
         let reps = quick ? 3 : max(1, self.reps)
+        guard !(quick && full) else { throw ValidationError("--quick and --full exclude each other") }
+        let dataDir = data ?? (full ? "data/corpora-full" : "data/corpora")
+        let wanted = Set(sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        // Fail before the timed sections when the accuracy section's corpora are missing.
+        if wanted.contains("accuracy"),
+           !FileManager.default.fileExists(atPath: (dataDir as NSString).appendingPathComponent("reference/corpus.jsonl")) {
+            throw ValidationError(full && data == nil
+                ? "--full needs the large corpora in data/corpora-full: run `make corpora-full` first (about 2,500 documents per corpus where the Debian sources allow)"
+                : "no corpora in \(dataDir): run `make setup` (or `make corpora`) first")
+        }
         let folder = model ?? Retriever.defaultModelFolder()
         let retriever: Retriever
         do { retriever = try Retriever.load(folder: folder) } catch let e as GradNormIRError {
@@ -57,7 +75,6 @@ struct Bench: ParsableCommand {
         var results: [String: Any] = [
             "model": folder, "blas_core": BLAS.coreName, "blas_config": BLAS.config, "reps": reps,
         ]
-        let wanted = Set(sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         // Peak memory first: getrusage(RUSAGE_CHILDREN) reports the largest child so far.
         if wanted.contains("record"), let mb = peakMemoryOfRecord512(model: folder) {
             print("Peak resident memory of `gradnormir gradnorm` on one record of 6 × 512 tokens (model load included): \(fmt(mb)) MB")
@@ -79,13 +96,20 @@ struct Bench: ParsableCommand {
         }
         if wanted.contains("accuracy") {
             BLAS.setThreads(threadCounts.max() ?? 1)
-            var candidates = [AccuracyBench.Candidate(name: "all-MiniLM-L6-v2", folder: folder)]
+            var candidates = [AccuracyBench.Candidate(short: "L6", name: "all-MiniLM-L6-v2", folder: folder)]
             if FileManager.default.fileExists(atPath: (secondModel as NSString).appendingPathComponent("model.safetensors")) {
-                candidates.append(AccuracyBench.Candidate(name: "paraphrase-MiniLM-L3-v2", folder: secondModel))
+                candidates.append(AccuracyBench.Candidate(short: "L3", name: "paraphrase-MiniLM-L3-v2", folder: secondModel))
             } else {
-                note("bench: \(secondModel) not found: the accuracy section compares one retriever only")
+                note("bench: \(secondModel) not found: the accuracy section compares one checkpoint only")
             }
-            let acc = AccuracyBench(candidates: candidates, size: AccuracyBench.size(quick: quick, full: full), dataDir: data)
+            var size = AccuracyBench.size(quick: quick, full: full)
+            if let n = documents { guard n >= 1 else { throw ValidationError("--documents must be at least 1") }; size.documents = n }
+            if let n = referenceDocuments {
+                guard n >= 1 else { throw ValidationError("--reference-documents must be at least 1") }
+                size.referenceDocuments = n
+            }
+            let acc = AccuracyBench(candidates: candidates, size: size, dataDir: dataDir,
+                                    configSpec: configs, corporaSpec: corpora)
             do {
                 let r = try acc.run(plotFolder: (out as NSString).appendingPathComponent("plots"))
                 results["accuracy"] = r
@@ -93,7 +117,7 @@ struct Bench: ParsableCommand {
                 try (r["markdown"] as? String ?? "").write(toFile: (out as NSString).appendingPathComponent("accuracy.md"),
                                                            atomically: true, encoding: .utf8)
             } catch let e as GradNormIRError {
-                throw ValidationError("accuracy section: \(e.description) (run `make setup` to build the corpora)")
+                throw ValidationError("accuracy section: \(e.description)")
             }
         }
 

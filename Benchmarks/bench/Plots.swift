@@ -79,9 +79,10 @@ struct SVGChart {
 enum BenchPlots {
     struct CorpusResult { let corpus: String; let threshold: Double; let ood: Double; let recall: Double; let outcomes: [DocumentOutcome] }
 
-    /// Writes, per retriever, the score distributions against the threshold and the ROC curves,
-    /// and one chart of OOD ratio against recall for all retrievers. Returns the paths written.
-    static func write(results: [(retriever: String, corpora: [CorpusResult])], folder: String) throws -> [String] {
+    /// Writes, per retriever configuration (`slug` names its files), the score distributions
+    /// against the threshold and the ROC curves, and one chart of OOD ratio against recall for all
+    /// configurations. Returns the paths written.
+    static func write(results: [(retriever: String, slug: String, corpora: [CorpusResult])], folder: String) throws -> [String] {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var paths: [String] = []
         func save(_ name: String, _ chart: SVGChart) throws {
@@ -89,8 +90,7 @@ enum BenchPlots {
             try chart.render().write(toFile: p, atomically: true, encoding: .utf8)
             paths.append(p)
         }
-        for (retriever, corpora) in results {
-            let slug = retriever.replacingOccurrences(of: "/", with: "_")
+        for (retriever, slug, corpora) in results {
             // Score distributions: one row per corpus, failures in red, the threshold dashed.
             let all = corpora.flatMap { $0.outcomes.map(\.gradNorm) } + corpora.map(\.threshold)
             var dist = SVGChart(title: "GradNormIR scores per corpus — \(retriever)", xLabel: "GradNormIR score (mean record gradient norm)",

@@ -108,6 +108,17 @@ public struct Checkpoint: Sendable {
                           vocabFile: vocabFile)
     }
 
+    /// The same checkpoint with another sentence pooling (e.g. CLS instead of the mean the folder
+    /// specifies), sharing the parameters: a retriever configuration to compare, not a different
+    /// model. The parameter layout does not depend on pooling.
+    public func withPooling(_ pooling: EncoderConfig.Pooling) -> Checkpoint {
+        var c = config
+        c.pooling = pooling
+        return Checkpoint(config: c, layout: ParameterLayout(config: c), parameters: parameters, folder: folder,
+                          maxSeqLength: maxSeqLength, lowercase: lowercase, stripAccents: stripAccents,
+                          vocabFile: vocabFile)
+    }
+
     /// Maps every tensor of the file to its layout slot (names normalised), checks that the two
     /// sets match with identical shapes, and only then allocates and copies.
     private static func loadWeights(path: String, layout: ParameterLayout) throws -> FlatBuffer {

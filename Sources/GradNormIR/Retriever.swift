@@ -35,6 +35,12 @@ public final class Retriever {
         return try Retriever(checkpoint: ckpt, tokenizer: tok)
     }
 
+    /// The same model with another sentence pooling (parameters and tokenizer shared); see
+    /// `Checkpoint.withPooling(_:)`.
+    public func withPooling(_ pooling: EncoderConfig.Pooling) throws -> Retriever {
+        pooling == config.pooling ? self : try Retriever(checkpoint: checkpoint.withPooling(pooling), tokenizer: tokenizer)
+    }
+
     /// Another encoder over the same (shared, read-only) parameters, for another thread.
     public func makeEncoder() -> Encoder {
         Encoder(layout: checkpoint.layout, parameters: checkpoint.parameters)

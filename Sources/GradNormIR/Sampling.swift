@@ -127,8 +127,10 @@ public final class CorpusIndex {
     public var count: Int { ids.count }
 
     /// The document query's positives (METHOD.md step 2): d's last-layer token states with a
-    /// seeded Bernoulli mask (no rescaling), mean-pooled over all tokens without normalisation,
-    /// searched in the index; d itself dropped; the first n_pos results.
+    /// seeded Bernoulli mask (no rescaling), pooled without normalisation — mean over all tokens
+    /// (the authors' mean-pooled retrievers), or the first token's masked state when the encoder
+    /// pools by CLS (so the query lives in the index's space) — searched in the index; d itself
+    /// dropped; the first n_pos results.
     public func positives(of d: Int, encoder: Encoder) -> [Int] {
         let C = index.dimension
         // Saved for backward so that the records' forward passes can reuse d's activations.
@@ -136,14 +138,17 @@ public final class CorpusIndex {
         var rng = SplitMix64(seed: config.seed ^ (UInt64(d) &* 0x9E37_79B9_7F4A_7C15))
         let T = ids[d].count
         var query = [Float](repeating: 0, count: C)
+        // The mask covers all T × C states whatever the pooling, so a token's mask does not
+        // depend on the pooling mode.
+        let pooled = encoder.config.pooling == .cls ? 1 : T
         encoder.withLastHiddenStates { h in
             var mask = [UInt8](repeating: 1, count: T * C)
             if config.dropout > 0 { Dropout.makeMask(&mask, count: T * C, p: config.dropout, rng: &rng) }
-            for t in 0..<T {
+            for t in 0..<pooled {
                 for k in 0..<C where mask[t * C + k] != 0 { query[k] += h[t * C + k] }
             }
         }
-        for k in 0..<C { query[k] /= Float(T) }
+        for k in 0..<C { query[k] /= Float(pooled) }
         let hits = index.search([query], k: config.positives + 1)[0]
         return Array(hits.map(\.index).filter { $0 != d }.prefix(config.positives))
     }

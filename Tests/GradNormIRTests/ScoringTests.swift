@@ -72,6 +72,54 @@ final class ScoringTests: XCTestCase {
         XCTAssertEqual(Set(corpus.positives(of: 0, encoder: enc)).intersection(plain).count >= 2, true)
     }
 
+    func testReusedIndexEqualsAFreshOne() throws {
+        let (model, docs) = try fixture()
+        let texts = docs.map(\.fullText)
+        var a = smallConfig(), b = smallConfig()
+        a.exclusionDepth = 4; a.candidateDepth = 12
+        b.exclusionDepth = 6; b.candidateDepth = 8; b.positives = 5; b.temperature = 0.1
+        let base = try CorpusIndex(documents: texts, retriever: model, config: a)
+        let enc = model.makeEncoder()
+        for (cfg, deeper) in [(b, false), ({ var c = a; c.candidateDepth = 20; return c }(), true)] {
+            let reused = try CorpusIndex(reusing: base, config: cfg)
+            let fresh = try CorpusIndex(documents: texts, retriever: model, config: cfg)
+            XCTAssertEqual(reused.neighbours, fresh.neighbours, deeper ? "searched again when deeper" : "a prefix when shallower")
+            XCTAssertEqual(reused.ids, fresh.ids)
+            for d in [0, 7] {
+                let pos = reused.positives(of: d, encoder: enc)
+                XCTAssertEqual(pos, fresh.positives(of: d, encoder: enc))
+                XCTAssertEqual(reused.records(of: d, positives: pos), fresh.records(of: d, positives: pos))
+            }
+        }
+        var other = a
+        other.maxLength = 32
+        XCTAssertThrowsError(try CorpusIndex(reusing: base, config: other), "another length means other embeddings")
+    }
+
+    func testPoolingOverrideAndDropoutFreePositivesAreTheNeighbours() throws {
+        let (model, docs) = try fixture()
+        let cls = try model.withPooling(.cls)
+        XCTAssertEqual(cls.config.pooling, .cls)
+        XCTAssertEqual(model.config.pooling, .mean, "the original is unchanged")
+        XCTAssertTrue(try model.withPooling(.mean) === model)
+        // CLS embeddings are the normalised first-token state, not the mean.
+        let ids = try model.tokenize(docs[0].fullText, maxLength: 64)
+        let e = cls.embed(ids: [ids])[0], m = model.embed(ids: [ids])[0]
+        XCTAssertLessThan(zip(e, m).map(*).reduce(0, +), 0.999)
+        // Without dropout the document query is d's own (unnormalised) pooled state, so its
+        // positives are exactly its nearest neighbours, in either pooling.
+        var c = smallConfig()
+        c.dropout = 0
+        for r in [model, cls] {
+            let corpus = try CorpusIndex(documents: docs.map(\.fullText), retriever: r, config: c)
+            let enc = r.makeEncoder()
+            for d in [0, 3, 11] {
+                XCTAssertEqual(corpus.positives(of: d, encoder: enc), Array(corpus.neighbours[d].prefix(c.positives)),
+                               "\(r.config.pooling) pooling, document \(d)")
+            }
+        }
+    }
+
     func testSkipFirstFlagChangesNegatives() throws {
         let (model, docs) = try fixture()
         var on = smallConfig(), off = smallConfig()

@@ -31,7 +31,7 @@ struct Bench: ParsableCommand {
     var referenceDocuments: Int?
     @Option(help: "Second candidate retriever (skipped when absent).")
     var secondModel: String = "models/paraphrase-MiniLM-L3-v2"
-    @Option(help: "Comma-separated sections to run: forward, record, accuracy (the record section reuses the forward section's roofline when both run).")
+    @Option(help: "Comma-separated sections to run: forward, record, accuracy, simulate (the record section reuses the forward section's roofline when both run; simulate — the evolving-corpus replay of `gradnormir simulate`, under 20 minutes — runs only when named).")
     var sections: String = "forward,record,accuracy"
     @Flag(help: "Skip the PyTorch comparison even when torch is importable.")
     var noTorch = false
@@ -49,6 +49,10 @@ struct Bench: ParsableCommand {
         guard !(quick && full) else { throw ValidationError("--quick and --full exclude each other") }
         let dataDir = data ?? (full ? "data/corpora-full" : "data/corpora")
         let wanted = Set(sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        let known: Set<String> = ["forward", "record", "accuracy", "simulate"]
+        guard wanted.isSubset(of: known), !wanted.isEmpty else {
+            throw ValidationError("--sections: unknown section(s) \(wanted.subtracting(known).sorted().joined(separator: ", ")) (known: forward, record, accuracy, simulate)")
+        }
         // Fail before the timed sections when the accuracy section's corpora are missing.
         if wanted.contains("accuracy"),
            !FileManager.default.fileExists(atPath: (dataDir as NSString).appendingPathComponent("reference/corpus.jsonl")) {
@@ -118,6 +122,15 @@ struct Bench: ParsableCommand {
                                                            atomically: true, encoding: .utf8)
             } catch let e as GradNormIRError {
                 throw ValidationError("accuracy section: \(e.description)")
+            }
+        }
+
+        if wanted.contains("simulate") {
+            BLAS.setThreads(threadCounts.max() ?? 1)
+            do {
+                results["simulate"] = try SimulateBench.run(model: retriever, dataDir: dataDir, quick: quick, out: out)
+            } catch let e as GradNormIRError {
+                throw ValidationError("simulate section: \(e.description)")
             }
         }
 

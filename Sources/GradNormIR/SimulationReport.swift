@@ -111,7 +111,7 @@ public enum SimulationReport {
     /// A line plot (SVG) of recall as a percentage of the upper bound per session, one line per
     /// strategy, update sessions marked with dots — the layout of the article's figure.
     public static func svg(_ results: [SessionResult]) -> String {
-        let w = 720.0, h = 420.0, left = 60.0, right = 170.0, top = 40.0, bottom = 50.0
+        let w = 760.0, h = 420.0, left = 60.0, right = 200.0, top = 40.0, bottom = 50.0
         let pw = w - left - right, ph = h - top - bottom
         let names = results.first?.strategies.map(\.strategy) ?? []
         let all = results.flatMap { $0.strategies.map(\.recallPercent) }

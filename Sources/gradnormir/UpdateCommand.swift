@@ -25,7 +25,7 @@ struct Update: ParsableCommand {
     var out: String
     @Option(help: "Passes over the documents (default 1; ignored with --steps).") var epochs: Int?
     @Option(help: "Optimizer steps (default: epochs × ⌈documents / batch size⌉).") var steps: Int?
-    @Option(name: .customLong("lr"), help: "Peak learning rate (default 5e-5).") var learningRate: Double?
+    @Option(name: .customLong("lr"), help: "Peak learning rate (default 2e-5).") var learningRate: Double?
     @Option(name: .long, help: "Documents per step (default 16).") var batchSize: Int?
     @Option(name: .long, help: "Maximum tokens per document, [CLS] and [SEP] included (default 256).") var maxLength: Int?
     @Option(help: "Seed of the shuffles and crops (default 0).") var seed: UInt64?

@@ -74,6 +74,10 @@ struct Update: ParsableCommand {
             if skipped > 0 { note("update: skipped \(skipped) bad line(s) of \(corpus)") }
             let texts = docs.map(\.fullText)
             let model = try options.load()
+            let resolved = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+            if resolved(out) == resolved(model.checkpoint.folder) {
+                throw GradNormIRError.invalidInput("--out \(out) is the model's own folder; write the updated model to another folder")
+            }
             do { try fm.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
                 throw GradNormIRError.io(path: out, reason: "cannot create the folder: \(error.localizedDescription)")
             }

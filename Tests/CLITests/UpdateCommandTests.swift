@@ -75,6 +75,9 @@ final class UpdateCommandTests: XCTestCase {
         let out = dir.appendingPathComponent("out").path
         let file = dir.appendingPathComponent("a-file").path
         try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        let modelLike = dir.appendingPathComponent("some-model").path
+        try FileManager.default.createDirectory(atPath: modelLike, withIntermediateDirectories: true)
+        try "x".write(toFile: modelLike + "/model.safetensors", atomically: true, encoding: .utf8)
         let empty = dir.appendingPathComponent("empty.jsonl").path
         try "\n".write(toFile: empty, atomically: true, encoding: .utf8)
         let cases: [([String], String)] = [
@@ -88,7 +91,8 @@ final class UpdateCommandTests: XCTestCase {
             (["update", "--corpus", corpus, "--out", out, "--crop-min", "0.7"], "crop"),
             (["update", "--corpus", corpus, "--out", out, "--save-every", "0"], "--save-every"),
             (["update", "--corpus", corpus, "--out", out, "--max-length", "1000"], "max length 1000"),
-            (["update", "--corpus", corpus, "--out", TestPaths.defaultModel.path], "already holds a model"),
+            (["update", "--corpus", corpus, "--out", TestPaths.defaultModel.path], "the model's own folder"),
+            (["update", "--corpus", corpus, "--out", modelLike], "already holds a model"),
         ]
         for (args, message) in cases {
             let r = try CLITests.run(args)

@@ -25,9 +25,9 @@ struct Bench: ParsableCommand {
     var configs: String?
     @Option(help: "Comma-separated corpora of the accuracy section (default: the size's list).")
     var corpora: String?
-    @Option(help: "Documents scored per corpus in the accuracy section (default: the size's: 4 quick, 10 default, 40 full).")
+    @Option(help: "Documents scored per corpus in the accuracy section (default: the size's: 3 quick, 10 default, 40 full).")
     var documents: Int?
-    @Option(help: "Reference documents scored for each threshold (default: the size's: 8 quick, 20 default, 60 full).")
+    @Option(help: "Reference documents scored for each threshold (default: the size's: 6 quick, 20 default, 60 full).")
     var referenceDocuments: Int?
     @Option(help: "Second candidate retriever (skipped when absent).")
     var secondModel: String = "models/paraphrase-MiniLM-L3-v2"

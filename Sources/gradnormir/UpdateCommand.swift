@@ -87,6 +87,12 @@ struct Update: ParsableCommand {
                 try? fm.removeItem(atPath: stateFolder)
                 try? fm.removeItem(atPath: summaryPath)
             }
+            // Temporary files of killed runs (each atomic write goes through `<name>.tmp-<pid>`).
+            for folder in [out, stateFolder] {
+                for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] where name.contains(".tmp-") {
+                    try? fm.removeItem(atPath: URL(fileURLWithPath: folder).appendingPathComponent(name).path)
+                }
+            }
 
             let trainer: UpdateTrainer
             if let resumed = try UpdateTrainer.resume(folder: stateFolder, retriever: model, documents: texts, config: config) {

@@ -6,7 +6,7 @@ import TestSupport
 final class UpdateCommandTests: XCTestCase {
     var dir: URL!
     let corpus = TestPaths.packageRoot.appendingPathComponent("Tests/GradNormIRTests/Fixtures/small-corpus").path
-    let base = ["update", "--batch-size", "4", "--max-length", "40", "--steps", "8", "--save-every", "2",
+    let base = ["update", "--batch-size", "4", "--max-length", "40", "--steps", "12", "--save-every", "2",
                 "--threads", "1", "--seed", "3"]
 
     override func setUpWithError() throws {
@@ -23,14 +23,15 @@ final class UpdateCommandTests: XCTestCase {
 
     /// Killed at random moments (during model loading, steps, state saves or the final save) and
     /// rerun until it finishes, the update writes exactly the uninterrupted run's model file.
+    /// Every other kill waits for a saved state, so the test resumes whatever the machine's speed.
     func testKilledAndResumedUpdateEqualsUninterruptedRun() throws {
         let reference = dir.appendingPathComponent("reference").path
         let r = try CLITests.run(base + ["--corpus", corpus, "--out", reference])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stderr.contains("step 8/8"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("step 12/12"), r.stderr)
         let expected = try Data(contentsOf: URL(fileURLWithPath: reference + "/model.safetensors"))
         let refSummary = try summary(reference)
-        XCTAssertEqual(refSummary["steps"] as? Int, 8)
+        XCTAssertEqual(refSummary["steps"] as? Int, 12)
         XCTAssertFalse(FileManager.default.fileExists(atPath: reference + "/.update-state"), "state removed when done")
 
         // Rerunning a finished update does nothing.
@@ -53,7 +54,19 @@ final class UpdateCommandTests: XCTestCase {
             p.standardError = err
             try p.run()
             if attempt < 8 {
-                Thread.sleep(forTimeInterval: 0.8 + 2.5 * (rng.uniform() + 1) / 2)
+                let u = (rng.uniform() + 1) / 2
+                if attempt % 2 == 0 {
+                    // Early: during loading or the first steps.
+                    Thread.sleep(forTimeInterval: 0.3 + 1.2 * u)
+                } else {
+                    // Once a state exists (this run's or an earlier one's): during steps or saves.
+                    let deadline = Date().addingTimeInterval(60)
+                    while p.isRunning && !FileManager.default.fileExists(atPath: out + "/.update-state/state.safetensors")
+                            && Date() < deadline {
+                        Thread.sleep(forTimeInterval: 0.02)
+                    }
+                    Thread.sleep(forTimeInterval: 0.8 * u)
+                }
                 if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
             }
             let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -69,6 +82,8 @@ final class UpdateCommandTests: XCTestCase {
         let got = try Data(contentsOf: URL(fileURLWithPath: out + "/model.safetensors"))
         XCTAssertTrue(got == expected, "a killed and resumed update must write exactly the uninterrupted run's parameters")
         XCTAssertEqual(try summary(out)["losses"] as? [Double], refSummary["losses"] as? [Double])
+        let left = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.contains(".tmp-") || $0 == ".update-state" }
+        XCTAssertEqual(left, [], "no temporary files or state left behind")
     }
 
     func testBadInputGivesOneLineError() throws {

@@ -41,6 +41,7 @@ public struct SimulationConfig: Codable, Sendable, Equatable {
         scoring.maxLength = 128
         update = UpdateConfig()
         update.maxLength = 128
+        update.epochs = 2
     }
 
     public func validate() throws {

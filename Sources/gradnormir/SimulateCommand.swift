@@ -37,7 +37,7 @@ struct Simulate: ParsableCommand {
     @Option(help: "Known documents GradNormIR scores per decision (its threshold).") var known: Int = 8
     @Option(help: "GradNormIR positives per document.") var positives: Int = 4
     @Option(name: .long, help: "Maximum tokens of documents and queries (indexing, scoring, updating).") var maxLength: Int = 128
-    @Option(help: "Epochs of each update over the session's documents.") var epochs: Int = 1
+    @Option(help: "Epochs of each update over the session's documents.") var epochs: Int = 2
     @Option(help: "Learning rate of the updates.") var lr: Double?
     @Option(name: .long, help: "Batch size of the updates (in-batch negatives).") var batchSize: Int = 16
     @Option(help: "Seed of every draw.") var seed: UInt64 = 0

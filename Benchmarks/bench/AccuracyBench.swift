@@ -68,10 +68,10 @@ struct AccuracyBench {
                     corpora: allCorpora, exclusionDepth: 16, candidateDepth: 99,
                     variants: ["base", "cls", "p0.1", "tau0.1", "pos8", "len64"],
                     // A subset that keeps `make bench` under 15 minutes on 2 cores: the two
-                    // checkpoints, CLS pooling and a shorter length (which change retrieval too).
-                    // `--configs all` adds p0.1, tau0.1, pos8 and the L3 variants (7 configurations
-                    // of L6 and L3 took 26 minutes for this section on a loaded 2-core machine).
-                    defaultConfigs: ["L6:base", "L3:base", "L6:cls", "L6:len64"])
+                    // checkpoints and CLS pooling. `--configs all` adds p0.1, tau0.1, pos8, len64
+                    // and the L3 variants (on a loaded 2-core machine this section took 26 minutes
+                    // for 7 configurations, 12.5 for these 3 plus L6:len64).
+                    defaultConfigs: ["L6:base", "L3:base", "L6:cls"])
     }
 
     let candidates: [Candidate]
@@ -199,6 +199,7 @@ struct AccuracyBench {
             // Threshold: mean score of a seeded sample of the in-distribution reference, scored by
             // this configuration with the run's fixed depths (the corpora's regime).
             let refIndex = try index(cfg, "reference", refDocs.map(\.fullText), model)
+            let refStart = now()
             let refScorer = GradNormScorer(retriever: model, corpus: refIndex)
             let refPick = seededSample(count: refDocs.count, sample: size.referenceDocuments, seed: seed)
             var refScores: [Double] = []
@@ -206,6 +207,7 @@ struct AccuracyBench {
                 if let g = refScorer.score(document: d, id: refDocs[d].id).gradNorm { refScores.append(g) }
                 note("bench: accuracy, \(cfg.key): reference \(j + 1)/\(refPick.count)")
             }
+            let refSeconds = now() - refStart
             guard let threshold = Metrics.mean(refScores) else {
                 throw GradNormIRError.invalidInput("\(cfg.key): no reference document could be scored")
             }
@@ -213,6 +215,7 @@ struct AccuracyBench {
             var perCorpus: [BenchPlots.CorpusResult] = []
             for corpus in corpora {
                 let data = datasets[corpus]!
+                let indexStart = now()
                 let corpusIndex = try index(cfg, corpus, data.corpus.map(\.fullText), model)
                 let start = now()
                 let scorer = GradNormScorer(retriever: model, corpus: corpusIndex)
@@ -222,13 +225,15 @@ struct AccuracyBench {
                     scores[data.corpus[d].id] = scorer.score(document: d, id: data.corpus[d].id).gradNorm
                     note("bench: accuracy, \(cfg.key) × \(corpus): \(j + 1)/\(pick.count)")
                 }
-                let perDoc = (now() - start) / Double(max(1, pick.count))
+                let scoring = now() - start
+                let perDoc = scoring / Double(max(1, pick.count))
                 let flagged = scores.values.compactMap { $0 }.filter { $0 > threshold }.count
                 let ood = Double(flagged) / Double(max(1, pick.count))
                 let report = try Evaluation.evaluate(dataset: data, retriever: model, scores: scores,
                                                      reference: refEmbeddings, threshold: threshold, k: k,
                                                      maxLength: cfg.scoring.maxLength, seed: seed,
                                                      documentEmbeddings: (0..<corpusIndex.count).map { corpusIndex.index.vector($0) })
+                let evaluation = now() - start - scoring
                 results[cfg.key, default: [:]][corpus] = (ood, report.corpusRecall)
                 perCorpus.append(BenchPlots.CorpusResult(corpus: corpus, threshold: threshold, ood: ood,
                                                          recall: report.corpusRecall, outcomes: report.outcomes))
@@ -245,7 +250,8 @@ struct AccuracyBench {
                 var row: [String: Any] = ["configuration": cfg.name, "key": cfg.key, "retriever": cfg.candidate.name,
                                           "corpus": corpus, "documents": data.corpus.count,
                                           "scored": pick.count, "threshold": threshold, "ood_ratio": ood,
-                                          "corpus_recall": report.corpusRecall, "seconds_per_document": perDoc]
+                                          "corpus_recall": report.corpusRecall, "seconds_per_document": perDoc,
+                                          "seconds": ["index": start - indexStart, "scoring": scoring, "evaluation": evaluation]]
                 row["evaluation"] = (try? JSONSerialization.jsonObject(with: Data(report.json.utf8))) ?? [:]
                 row["documents_detail"] = report.outcomes.map { ["id": $0.id, "gradnorm": $0.gradNorm, "recall": $0.recall] }
                 rows.append(row)
@@ -256,12 +262,12 @@ struct AccuracyBench {
             settings.add([cfg.name, cfg.key, cfg.candidate.name, cfg.pooling.rawValue, "\(s.dropout)", "\(s.temperature)",
                           "\(s.positives)", "\(s.maxLength)", "\(refScores.count)/\(refPick.count)", fmt(threshold, 2), fmt(seconds, 0)])
             configJSON.append(["key": cfg.key, "name": cfg.name, "checkpoint": cfg.candidate.name, "folder": cfg.candidate.folder,
-                               "base": cfg.isBase, "pooling": cfg.pooling.rawValue, "dropout": Double(s.dropout),
+                               "base": cfg.isBase, "pooling": cfg.pooling.rawValue, "dropout": Double("\(s.dropout)") ?? Double(s.dropout),
                                "temperature": s.temperature, "positives": s.positives, "negatives": s.negatives,
                                "max_length": s.maxLength, "exclusion_depth": size.exclusionDepth,
                                "candidate_depth": size.candidateDepth, "skip_first_negative": s.skipFirstNegative,
                                "seed": s.seed, "reference_sampled": refPick.count, "reference_scored": refScores.count,
-                               "threshold": threshold, "seconds": seconds])
+                               "threshold": threshold, "seconds": seconds, "reference_scoring_seconds": refSeconds])
         }
 
         // Per configuration: does a higher OOD ratio go with lower recall?

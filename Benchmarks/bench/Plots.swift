@@ -4,8 +4,9 @@ import GradNormIR
 /// Minimal SVG charts for the bench report (no plotting dependency): axes with ticks, points,
 /// polylines, labels.
 struct SVGChart {
-    let width = 720.0, height = 440.0
-    let left = 80.0, right = 210.0, top = 40.0, bottom = 55.0
+    let width = 820.0, height = 440.0
+    /// The right margin holds the legend (configuration names run to about 32 characters).
+    let left = 80.0, right = 270.0, top = 40.0, bottom = 55.0
     /// Category labels replace the numeric y ticks (row i at y = i).
     var yCategories: [String]? = nil
     let title: String, xLabel: String, yLabel: String

@@ -19,15 +19,7 @@ public enum InfoNCE {
         precondition(S >= 2, "InfoNCE needs a query and at least one candidate")
         precondition(tau > 0, "InfoNCE: temperature must be positive")
         // u_i = e_i / ‖e_i‖ in Double.
-        var u = [Double](repeating: 0, count: S * C)
-        var norms = [Double](repeating: 0, count: S)
-        for i in 0..<S {
-            var s = 0.0
-            for k in 0..<C { let v = Double(e[i * C + k]); s += v * v }
-            let n = max(s.squareRoot(), 1e-12)
-            norms[i] = n
-            for k in 0..<C { u[i * C + k] = Double(e[i * C + k]) / n }
-        }
+        let (u, norms) = normalizedRows(e, rows: S, dim: C)
         let m = S - 1
         var z = [Double](repeating: 0, count: m)
         for j in 0..<m {
@@ -51,11 +43,7 @@ public enum InfoNCE {
                 g[(j + 1) * C + k] += c * u[k]
             }
         }
-        for i in 0..<S {
-            var dot = 0.0
-            for k in 0..<C { dot += u[i * C + k] * g[i * C + k] }
-            for k in 0..<C { dE[i * C + k] = Float((g[i * C + k] - u[i * C + k] * dot) / norms[i]) }
-        }
+        backThroughNormalization(g, u: u, norms: norms, rows: S, dim: C, into: dE)
         return loss
     }
 }
@@ -77,15 +65,7 @@ extension InfoNCE {
         precondition(B >= 1, "InfoNCE.inBatch needs at least one pair")
         precondition(tau > 0, "InfoNCE: temperature must be positive")
         let S = 2 * B
-        var u = [Double](repeating: 0, count: S * C)
-        var norms = [Double](repeating: 0, count: S)
-        for i in 0..<S {
-            var s = 0.0
-            for k in 0..<C { let v = Double(e[i * C + k]); s += v * v }
-            let n = max(s.squareRoot(), 1e-12)
-            norms[i] = n
-            for k in 0..<C { u[i * C + k] = Double(e[i * C + k]) / n }
-        }
+        let (u, norms) = normalizedRows(e, rows: S, dim: C)
         // z (B, B): queries against positives.
         var z = [Double](repeating: 0, count: B * B)
         for i in 0..<B {
@@ -117,11 +97,33 @@ extension InfoNCE {
                 }
             }
         }
+        backThroughNormalization(g, u: u, norms: norms, rows: S, dim: C, into: dE)
+        return loss
+    }
+}
+
+extension InfoNCE {
+    /// u_i = e_i / ‖e_i‖ (Float64) and the norms ‖e_i‖ (at least 1e-12).
+    static func normalizedRows(_ e: UnsafePointer<Float>, rows S: Int, dim C: Int) -> (u: [Double], norms: [Double]) {
+        var u = [Double](repeating: 0, count: S * C)
+        var norms = [Double](repeating: 0, count: S)
+        for i in 0..<S {
+            var s = 0.0
+            for k in 0..<C { let v = Double(e[i * C + k]); s += v * v }
+            let n = max(s.squareRoot(), 1e-12)
+            norms[i] = n
+            for k in 0..<C { u[i * C + k] = Double(e[i * C + k]) / n }
+        }
+        return (u, norms)
+    }
+
+    /// ∂L/∂e_i = (g_i − u_i (u_i·g_i)) / ‖e_i‖ from g = ∂L/∂u, written (overwriting) into dE.
+    static func backThroughNormalization(_ g: [Double], u: [Double], norms: [Double], rows S: Int, dim C: Int,
+                                         into dE: UnsafeMutablePointer<Float>) {
         for i in 0..<S {
             var dot = 0.0
             for k in 0..<C { dot += u[i * C + k] * g[i * C + k] }
             for k in 0..<C { dE[i * C + k] = Float((g[i * C + k] - u[i * C + k] * dot) / norms[i]) }
         }
-        return loss
     }
 }

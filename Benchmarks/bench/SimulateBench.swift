@@ -22,7 +22,7 @@ enum SimulateBench {
         let folder = (out as NSString).appendingPathComponent("simulate")
         let start = Date()
         let (results, markdown) = try SimulationReport.runAndWrite(model: model, config: c, strategies: UpdateStrategy.allCases,
-                                                                   data: dataDir, out: folder, log: note)
+                                                                   data: dataDir, out: folder, restart: true, log: note)
         let seconds = Date().timeIntervalSince(start)
         print("")
         print(markdown)

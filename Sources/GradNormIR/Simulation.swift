@@ -290,17 +290,40 @@ public final class EvolvingCorpusSimulation {
 
     /// Runs every strategy through every session. `onSession` receives each session's results as
     /// soon as they are complete (for incremental output).
-    public func run(strategies: [UpdateStrategy], onSession: (SessionResult) throws -> Void = { _ in }) throws -> [SessionResult] {
+    ///
+    /// `done` resumes an interrupted run: the results of its first sessions, as `onSession` gave
+    /// them. Their decisions are replayed (the models they updated are retrained — the training is
+    /// seeded, so they are the same models — but nothing is scored or evaluated again), and the run
+    /// goes on with the next session; `onSession` is called for the new sessions only. The result
+    /// equals an uninterrupted run's, but for the recorded seconds of the replayed sessions.
+    public func run(strategies: [UpdateStrategy], resumingFrom done: [SessionResult] = [],
+                    onSession: (SessionResult) throws -> Void = { _ in }) throws -> [SessionResult] {
         var current = Dictionary(uniqueKeysWithValues: strategies.map { ($0, "base") })
         var updates = Dictionary(uniqueKeysWithValues: strategies.map { ($0, 0) })
         var seconds = Dictionary(uniqueKeysWithValues: strategies.map { ($0, 0.0) })
         var steps = Dictionary(uniqueKeysWithValues: strategies.map { ($0, 0) })
         var results: [SessionResult] = []
-        for session in sessions {
+        guard done.count <= sessions.count else {
+            throw GradNormIRError.invalidInput("simulate: \(done.count) sessions recorded, but the run has \(sessions.count)")
+        }
+        for (i, r) in done.enumerated() {
+            guard r.session == i + 1, r.strategies.map(\.strategy) == strategies.map(\.rawValue) else {
+                throw GradNormIRError.invalidInput("simulate: recorded session \(i + 1) does not belong to this run (session \(r.session), strategies \(r.strategies.map(\.strategy)))")
+            }
+            for (strategy, row) in zip(strategies, r.strategies) {
+                if row.updated { current[strategy]! += "+S\(r.session)" }
+                updates[strategy] = row.updates
+                seconds[strategy] = row.cumulativeSeconds
+                steps[strategy] = row.cumulativeSteps
+            }
+            results.append(r)
+        }
+        if !done.isEmpty { log("simulate: resuming after S\(done.count)") }
+        for session in sessions.dropFirst(done.count) {
             let s = session.number
             var rows: [StrategySession] = []
             for strategy in strategies {
-                var version = versions[current[strategy]!]!
+                var version = try self.version(current[strategy]!)
                 var ratio: Double?
                 var detectSeconds = 0.0
                 var update = false
@@ -438,6 +461,17 @@ public final class EvolvingCorpusSimulation {
         let result = (ratio, Date().timeIntervalSince(start))
         v.detection["\(detector)@\(s)"] = result
         return result
+    }
+
+    /// The version named `key` ("base", "base+S2", "base+S2+S5", …), trained along its history
+    /// if it is not built yet (when a run resumes).
+    private func version(_ key: String) throws -> Version {
+        if let v = versions[key] { return v }
+        guard let cut = key.range(of: "+S", options: .backwards), let s = Int(key[cut.upperBound...]),
+              s >= 2, s <= sessions.count else {
+            throw GradNormIRError.invalidInput("simulate: bad model history '\(key)'")
+        }
+        return try updated(try version(String(key[..<cut.lowerBound])), session: s)
     }
 
     /// `v` updated on session s's documents (trained once per history, then shared).

@@ -2,6 +2,14 @@ import Foundation
 
 /// Tables, JSON and a line plot of an evolving-corpus simulation.
 public enum SimulationReport {
+    /// What a resumed run must share with the interrupted one.
+    struct RunMeta: Codable {
+        let model: String
+        let data: String
+        let config: SimulationConfig
+        let strategies: [String]
+    }
+
     /// Per-strategy totals over sessions 2…n (the sessions where a decision is made).
     public struct Summary: Codable, Sendable {
         public let strategy: String
@@ -157,8 +165,13 @@ public enum SimulationReport {
     /// Loads the domains, runs the simulation and writes its outputs into `out` (sessions.jsonl as each
     /// session finishes; the report, JSON and plot refreshed after every session). Returns the results
     /// and the Markdown report.
+    ///
+    /// Resumable: `simulate.meta.json` records the settings; a rerun with the same settings goes on
+    /// after the last complete line of `sessions.jsonl` (see `EvolvingCorpusSimulation.run`), one
+    /// with other settings is refused unless `restart` (which starts over).
     public static func runAndWrite(model: Retriever, config: SimulationConfig, strategies: [UpdateStrategy], data: String,
-                       out: String, log: @escaping (String) -> Void) throws -> ([SessionResult], String) {
+                                   out: String, restart: Bool = false,
+                                   log: @escaping (String) -> Void) throws -> ([SessionResult], String) {
         var datasets: [String: BEIRDataset] = [:]
         for name in Set(config.familiar + config.arrivalOrder) {
             datasets[name] = try BEIRDataset.load(folder: (data as NSString).appendingPathComponent(name))
@@ -173,14 +186,49 @@ public enum SimulationReport {
         log("simulate: arrival order " + zip(config.arrivalSessions, config.arrivalOrder).map { "S\($0) \($1)" }.joined(separator: ", ")
             + "; sessions of " + sim.sessions.map { "\($0.documents.count)" }.joined(separator: "/") + " documents")
         let linesPath = (out as NSString).appendingPathComponent("sessions.jsonl")
+        let metaPath = (out as NSString).appendingPathComponent("simulate.meta.json")
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        let meta = String(decoding: try enc.encode(RunMeta(model: model.checkpoint.folder, data: data, config: config,
+                                                           strategies: strategies.map(\.rawValue))), as: UTF8.self)
+        if restart {
+            try? fm.removeItem(atPath: linesPath)
+            try? fm.removeItem(atPath: metaPath)
+        }
+        var done: [SessionResult] = []
+        if let bytes = fm.contents(atPath: linesPath), !bytes.isEmpty {
+            guard let old = fm.contents(atPath: metaPath).map({ String(decoding: $0, as: UTF8.self) }), old == meta else {
+                throw GradNormIRError.invalidInput("\(out) holds a simulation with other settings (see \(metaPath)): "
+                    + "use --restart to start it over, or another --out")
+            }
+            // Complete lines only: a line cut by a kill (no newline yet) is dropped and rewritten.
+            var complete = 0
+            var lineNumber = 0
+            var start = bytes.startIndex
+            while let nl = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                lineNumber += 1
+                do {
+                    done.append(try JSONDecoder().decode(SessionResult.self, from: bytes[start..<nl]))
+                } catch {
+                    throw GradNormIRError.invalidInput("\(linesPath):\(lineNumber): not a session result (\(error.localizedDescription)); use --restart")
+                }
+                start = nl + 1
+                complete = start - bytes.startIndex
+            }
+            if complete < bytes.count {
+                let h = try FileHandle(forWritingTo: URL(fileURLWithPath: linesPath))
+                try h.truncate(atOffset: UInt64(complete))
+                try h.close()
+            }
+        } else {
+            try Data(meta.utf8).write(to: URL(fileURLWithPath: metaPath), options: .atomic)
             guard fm.createFile(atPath: linesPath, contents: Data()) else {
-            throw GradNormIRError.invalidInput("\(linesPath): cannot be written")
+                throw GradNormIRError.invalidInput("\(linesPath): cannot be written")
+            }
         }
         let lines = try FileHandle(forWritingTo: URL(fileURLWithPath: linesPath))
         defer { try? lines.close() }
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        var done: [SessionResult] = []
+        try lines.seekToEnd()
         let modelName = (model.checkpoint.folder as NSString).lastPathComponent
         func writeReports() throws -> String {
             let md = SimulationReport.markdown(done, config: config, model: modelName)
@@ -191,7 +239,11 @@ public enum SimulationReport {
                                                  atomically: true, encoding: .utf8)
             return md
         }
-        let results = try sim.run(strategies: strategies) { r in
+        if done.count >= sim.sessions.count {
+            log("simulate: \(out) already holds all \(done.count) sessions")
+            return (done, try writeReports())
+        }
+        let results = try sim.run(strategies: strategies, resumingFrom: done) { r in
             done.append(r)
             try lines.write(contentsOf: try enc.encode(r) + Data("\n".utf8))
             try lines.synchronize()

@@ -13,7 +13,10 @@ struct Simulate: ParsableCommand {
             exceeds --gamma) indexes every session, updates when its rule says so (unsupervised InfoNCE on the \
             session's documents), and is measured by Recall@k of every query seen so far. Writes, in --out: \
             sessions.jsonl (one line per finished session, as it finishes), simulate.json, simulate.md and \
-            simulate.svg (recall per session, the article's figure). A rerun starts again from S1.
+            simulate.svg (recall per session, the article's figure), and simulate.meta.json (the settings). \
+            After an interruption, rerun the same command: it goes on after the last finished session (the models \
+            that session had updated are retrained, same seed, same models). Other settings in the same --out are \
+            refused; --restart starts over.
             """)
 
     @OptionGroup var options: ModelOptions
@@ -41,6 +44,7 @@ struct Simulate: ParsableCommand {
     @Option(help: "Learning rate of the updates.") var lr: Double?
     @Option(name: .long, help: "Batch size of the updates (in-batch negatives).") var batchSize: Int = 16
     @Option(help: "Seed of every draw.") var seed: UInt64 = 0
+    @Flag(help: "Discard the results already in --out and start from S1.") var restart = false
 
     func run() throws {
         try reportingErrors {
@@ -48,7 +52,7 @@ struct Simulate: ParsableCommand {
             let chosen = try UpdateStrategy.parseList(strategies)
             let model = try options.load()
             let (result, markdown) = try SimulationReport.runAndWrite(model: model, config: config, strategies: chosen,
-                                                       data: data, out: out, log: note)
+                                                       data: data, out: out, restart: restart, log: note)
             print(markdown)
             note("simulate: \(result.count) sessions written to \(out)")
         }

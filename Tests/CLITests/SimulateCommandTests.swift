@@ -84,4 +84,48 @@ final class SimulateCommandTests: XCTestCase {
             XCTAssertFalse(r.stderr.contains("Fatal error"), "\(extra): \(r.stderr)")
         }
     }
+
+    /// An interrupted run — simulated by keeping the first two finished sessions and half of the
+    /// next line, as a kill during the write leaves them — resumes to the uninterrupted run's results.
+    func testInterruptedRunResumesToTheSameResults() throws {
+        let args = common + ["--sessions", "3", "--documents-per-session", "8", "--scored", "2", "--known", "2",
+                             "--positives", "2", "--batch-size", "4", "--strategies", "zero-shot,naive,gradnormir"]
+        let whole = dir.appendingPathComponent("whole"), cut = dir.appendingPathComponent("cut")
+        let first = try CLITests.run(args + ["--out", whole.path])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        try FileManager.default.createDirectory(at: cut, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: whole.appendingPathComponent("simulate.meta.json"),
+                                         to: cut.appendingPathComponent("simulate.meta.json"))
+        let lines = try String(contentsOf: whole.appendingPathComponent("sessions.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 3)
+        try (lines[0] + "\n" + lines[1] + "\n" + lines[2].prefix(lines[2].count / 2)).write(
+            to: cut.appendingPathComponent("sessions.jsonl"), atomically: true, encoding: .utf8)
+
+        let resumed = try CLITests.run(args + ["--out", cut.path])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("resuming after S2"), resumed.stderr)
+        // S3 needs the model naive updated at S2: it is retrained, not scored or evaluated again.
+        XCTAssertTrue(resumed.stderr.contains("S3: updating base+S2 "), resumed.stderr)
+        func decisions(_ folder: URL) throws -> [[String]] {
+            let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("simulate.json"))) as? [String: Any])
+            return try XCTUnwrap(json["results"] as? [[String: Any]]).flatMap { session in
+                (session["strategies"] as! [[String: Any]]).map { row in
+                    ["\(session["session"]!)", "\(row["strategy"]!)", "\(row["recall"]!)", "\(row["updated"]!)",
+                     "\(row["updates"]!)", "\(row["oodRatio"] ?? "none")", "\(row["cumulativeSteps"]!)"]
+                }
+            }
+        }
+        XCTAssertEqual(try decisions(cut), try decisions(whole))
+        let resumedLines = try String(contentsOf: cut.appendingPathComponent("sessions.jsonl"), encoding: .utf8)
+            .split(separator: "\n")
+        XCTAssertEqual(resumedLines.count, 3, "no session lost or written twice")
+
+        let again = try CLITests.run(args + ["--out", cut.path])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stderr.contains("already holds all 3 sessions"), again.stderr)
+        let other = try CLITests.run(args + ["--out", cut.path, "--gamma", "0.3"])
+        XCTAssertNotEqual(other.status, 0)
+        XCTAssertTrue(other.stderr.contains("other settings") && other.stderr.contains("--restart"), other.stderr)
+    }
 }

@@ -193,7 +193,7 @@ public struct Checkpoint: Sendable {
 
     // MARK: - Pooling (sentence-transformers modules)
 
-    private static func readPooling(folder: URL, hiddenSize: Int) throws -> (EncoderConfig.Pooling, Bool) {
+    static func readPooling(folder: URL, hiddenSize: Int) throws -> (EncoderConfig.Pooling, Bool) {
         let modulesPath = folder.appendingPathComponent("modules.json").path
         guard FileManager.default.fileExists(atPath: modulesPath) else {
             return (.mean, false)  // plain HF folder: documented choice, see `load(folder:)`

@@ -35,7 +35,9 @@ extension Checkpoint {
     ///
     /// Every file is written to a temporary name in its final folder, flushed to disk and renamed
     /// over the target, so a reader never sees a half-written file. `folder` is created if needed;
-    /// other files in it are left alone. Throws `.io` when `folder` is a file or cannot be written.
+    /// other files in it are left alone. Throws `.io` when `folder` is a file or cannot be written,
+    /// and `.invalidInput` when the pooling was overridden (`withPooling`): the copied pooling files
+    /// would contradict it.
     public func save(to folder: String) throws {
         let fm = FileManager.default
         var isDir: ObjCBool = false
@@ -50,6 +52,14 @@ extension Checkpoint {
         let dst = URL(fileURLWithPath: folder, isDirectory: true)
         if src.standardizedFileURL.resolvingSymlinksInPath() == dst.standardizedFileURL.resolvingSymlinksInPath() {
             throw GradNormIRError.io(path: folder, reason: "is the checkpoint's own source folder; save to another folder")
+        }
+
+        // The pooling files are copied from the source: refuse when the pooling was overridden
+        // in memory (`withPooling`), rather than save a folder that loads with the other pooling.
+        let (sourcePooling, _) = try Checkpoint.readPooling(folder: src, hiddenSize: config.hiddenSize)
+        if sourcePooling != config.pooling {
+            throw GradNormIRError.invalidInput("\(folder): cannot save a checkpoint whose pooling was overridden "
+                + "(\(config.pooling.rawValue); the source folder \(self.folder) says \(sourcePooling.rawValue))")
         }
 
         // 1. The weights, under the source's names.

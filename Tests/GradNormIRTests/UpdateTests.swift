@@ -287,6 +287,9 @@ final class UpdateTrainerTests: XCTestCase {
         try updated.save(to: dir)
         XCTAssertThrowsError(try updated.save(to: dir + "/config.json"))
         XCTAssertThrowsError(try updated.save(to: base.folder))
+        XCTAssertThrowsError(try updated.withPooling(.cls).save(to: dir + "-cls")) { e in
+            XCTAssertTrue("\(e)".contains("pooling was overridden"), "\(e)")
+        }
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: dir).contains { $0.contains(".tmp-") })
     }
 }

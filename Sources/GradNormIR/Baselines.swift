@@ -384,7 +384,7 @@ public struct IPQ: OODDetector, Sendable {
         x.withUnsafeBufferPointer { xb in
             let xp = xb.baseAddress!
             // k-means++: D²[i] = squared distance from point i to its nearest chosen centroid.
-            let first = uniformIndex(below: n, &rng)
+            let first = rng.nextIndex(below: n)
             c.append(contentsOf: xb[(first * s)..<((first + 1) * s)])
             kc = 1
             var dist2 = (0..<n).map { squaredDistance(xp + $0 * s, xp + first * s, s: s) }
@@ -491,9 +491,4 @@ private func normalizeRows(_ x: inout [Float], n: Int, d: Int, detector: String,
         let inv = 1 / s.squareRoot()
         for j in 0..<d { x[i * d + j] = Float(Double(x[i * d + j]) * inv) }
     }
-}
-
-/// Uniform index in 0..<n from one draw (Lemire's multiply-shift; bias ≤ n / 2⁶⁴).
-private func uniformIndex(below n: Int, _ rng: inout SplitMix64) -> Int {
-    Int(truncatingIfNeeded: rng.next().multipliedFullWidth(by: UInt64(n)).high)
 }

@@ -180,7 +180,7 @@ public enum Metrics {
         stats.reserveCapacity(resamples)
         var sample = [Double](repeating: 0, count: values.count)
         for _ in 0..<resamples {
-            for i in 0..<values.count { sample[i] = values[uniformIndex(below: values.count, &rng)] }
+            for i in 0..<values.count { sample[i] = values[rng.nextIndex(below: values.count)] }
             let s = statistic(sample)
             if !s.isNaN { stats.append(s) }
         }
@@ -203,7 +203,7 @@ public enum Metrics {
         var p = [Bool](repeating: false, count: n)
         for _ in 0..<resamples {
             for i in 0..<n {
-                let j = uniformIndex(below: n, &rng)
+                let j = rng.nextIndex(below: n)
                 s[i] = scores[j]; p[i] = positives[j]
             }
             if let a = auroc(scores: s, positives: p) { stats.append(a) }
@@ -250,9 +250,4 @@ public struct DocumentRecall: Sendable, Equatable {
     public func drr(flagged: [Int]) -> Double? {
         Metrics.drr(flagged: flagged, recall: recall.map { $0 ?? 0 }, relevantQueryCount: relevantQueryCount)
     }
-}
-
-/// Uniform index in 0..<n from one draw (Lemire's multiply-shift; bias ≤ n / 2⁶⁴).
-private func uniformIndex(below n: Int, _ rng: inout SplitMix64) -> Int {
-    Int(truncatingIfNeeded: rng.next().multipliedFullWidth(by: UInt64(n)).high)
 }

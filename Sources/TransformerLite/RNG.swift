@@ -18,4 +18,9 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 
     /// Uniform in [0, 1) with 53 random bits.
     public mutating func nextUnitDouble() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
+
+    /// Uniform index in 0..<n from one draw (Lemire's multiply-shift; bias ≤ n / 2⁶⁴).
+    public mutating func nextIndex(below n: Int) -> Int {
+        Int(truncatingIfNeeded: next().multipliedFullWidth(by: UInt64(n)).high)
+    }
 }

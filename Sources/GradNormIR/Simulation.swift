@@ -63,11 +63,7 @@ public struct SimulationConfig: Codable, Sendable, Equatable {
     public var arrivalOrder: [String] {
         var order = arriving
         var rng = SplitMix64(seed: seed ^ 0x4152_5249_5645)
-        if order.count > 1 {
-            for i in stride(from: order.count - 1, to: 0, by: -1) {
-                order.swapAt(i, Int(rng.next() % UInt64(i + 1)))
-            }
-        }
+        seededShuffle(&order, rng: &rng)
         let slots = arrivalSessions.filter { $0 <= sessions }.count
         return Array(order.prefix(slots))
     }
@@ -160,8 +156,6 @@ public struct SessionResult: Codable, Sendable {
 public final class EvolvingCorpusSimulation {
     public let config: SimulationConfig
     public let sessions: [SimulationSession]
-    private let base: Retriever
-    private let datasets: [String: BEIRDataset]
     private let log: (String) -> Void
 
     /// Global document g (position in session order) → text and token ids (at the scoring length).
@@ -199,8 +193,6 @@ public final class EvolvingCorpusSimulation {
                 log: @escaping (String) -> Void = { _ in }) throws {
         try config.validate()
         self.config = config
-        self.base = base
-        self.datasets = datasets
         self.log = log
         self.sessions = try Self.plan(datasets: datasets, config: config)
         let m = try base.validatedMaxLength(config.scoring.maxLength)
@@ -211,15 +203,14 @@ public final class EvolvingCorpusSimulation {
                 let doc = data.corpus[d.index]
                 texts.append(doc.fullText)
                 tokenIds.append(base.tokenizer.encode(doc.fullText, maxLength: m))
-                let qs = data.relevantQueries(of: doc.id).map { "\(d.domain)/\($0)" }
-                queriesOfDocument.append(qs)
-                for q in qs {
+                var qs: [String] = []
+                for local in data.relevantQueries(of: doc.id) {
+                    let q = "\(d.domain)/\(local)"
+                    qs.append(q)
                     relevantOfQuery[q, default: []].append(texts.count - 1)
-                    if queryText[q] == nil {
-                        let local = String(q.dropFirst(d.domain.count + 1))
-                        queryText[q] = data.queries[data.queryIndex[local]!].text
-                    }
+                    if queryText[q] == nil { queryText[q] = data.queries[data.queryIndex[local]!].text }
                 }
+                queriesOfDocument.append(qs)
             }
         }
         sessionStart.append(texts.count)
@@ -238,13 +229,10 @@ public final class EvolvingCorpusSimulation {
         }
         var pools: [String: [Int]] = [:]
         for (name, data) in datasets {
-            let usable = data.corpus.indices.filter { !data.relevantQueries(of: data.corpus[$0].id).isEmpty }
-            var rng = SplitMix64(seed: config.seed ^ stableHash(name))
-            var a = usable
-            if a.count > 1 {
-                for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-            }
-            pools[name] = a
+            var usable = data.corpus.indices.filter { !data.relevantQueries(of: data.corpus[$0].id).isEmpty }
+            var rng = SplitMix64(seed: config.seed ^ FNV1a64.of(name))
+            seededShuffle(&usable, rng: &rng)
+            pools[name] = usable
         }
         var cursor: [String: Int] = [:]
         func take(_ name: String) -> SimulationDocument? {
@@ -480,7 +468,7 @@ public final class EvolvingCorpusSimulation {
         if let done = versions[key] { return done }
         let docs = Array(sessionStart[s - 1]..<sessionStart[s])
         var update = config.update
-        update.seed = config.seed ^ stableHash(key)
+        update.seed = config.seed ^ FNV1a64.of(key)
         let start = Date()
         log("simulate: S\(s): updating \(v.key) on \(docs.count) documents")
         let (retriever, summary) = try UnsupervisedUpdate.run(retriever: v.retriever, documents: docs.map { texts[$0] },
@@ -490,13 +478,6 @@ public final class EvolvingCorpusSimulation {
         versions[key] = version
         return version
     }
-}
-
-/// FNV-1a of a string: a seed component that does not change between runs (unlike `hashValue`).
-func stableHash(_ s: String) -> UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-    return h
 }
 
 private func fmt2(_ x: Double) -> String { String(format: "%.2f", x) }

@@ -208,11 +208,7 @@ public final class UpdateTrainer {
         let epoch = (t - 1) / perEpoch, k = (t - 1) % perEpoch
         var rng = SplitMix64(seed: mix(config.seed, 0x5348_5546_464C_4521, UInt64(epoch)))
         var perm = Array(0..<n)
-        // Fisher–Yates with the engine's own generator (stable across platforms).
-        for i in stride(from: n - 1, to: 0, by: -1) {
-            let j = Int(rng.next() % UInt64(i + 1))
-            perm.swapAt(i, j)
-        }
+        seededShuffle(&perm, rng: &rng)
         return Array(perm[(k * b) ..< min((k + 1) * b, n)])
     }
 
@@ -383,20 +379,18 @@ public final class UpdateTrainer {
     // MARK: Fingerprints
 
     static func fingerprint(texts: [String]) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h = FNV1a64()
         for t in texts {
-            for b in t.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-            h = (h ^ 0xFF) &* 0x100_0000_01b3  // separator (0xFF never occurs in UTF-8)
+            h.add(bytes: t.utf8)
+            h.add(0xFF)  // separator (0xFF never occurs in UTF-8)
         }
-        return String(format: "%016llx", h)
+        return h.hex
     }
 
     static func fingerprint(_ p: FlatBuffer) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        p.withUnsafeBufferPointer { b in
-            for x in b { h = (h ^ UInt64(x.bitPattern)) &* 0x100_0000_01b3 }
-        }
-        return String(format: "%016llx", h)
+        var h = FNV1a64()
+        p.withUnsafeBufferPointer { b in h.add(bytes: b.lazy.map(\.bitPattern)) }
+        return h.hex
     }
 }
 

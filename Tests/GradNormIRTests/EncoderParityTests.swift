@@ -51,15 +51,26 @@ final class EncoderParityTests: XCTestCase {
     func testHiddenStatesMatchPyTorch() throws {
         let model = try loadModel()
         let fx = try loadFixture()
+        XCTAssertFalse(fx.hidden_slices.isEmpty, "fixture must hold hidden-state slices")
+        // The embedding layer alone: an encoder with no layers over the model's embedding tensors
+        // (they open the layout), whose last hidden states are the embedding LayerNorm output.
+        var embeddingConfig = model.config
+        embeddingConfig.numLayers = 0
+        let embeddingLayout = ParameterLayout(config: embeddingConfig)
+        let embeddingOnly = Encoder(layout: embeddingLayout,
+                                    parameters: FlatBuffer(model.checkpoint.parameters.toArray(0..<embeddingLayout.count)))
+        let C = model.config.hiddenSize
         for s in fx.hidden_slices {
             let r = fx.records[s.record]
-            let enc = model.makeEncoder()
-            enc.forward(PackedBatch([r.ids]), saveForBackward: false)
-            let C = model.config.hiddenSize
-            enc.withLastHiddenStates { h in
-                for t in 0..<s.tokens {
-                    for i in 0..<s.dims {
-                        XCTAssertEqual(h[t * C + i], s.last_layer[t][i], accuracy: 2e-5, "token \(t) dim \(i) of \(r.text.prefix(30))")
+            for (enc, expected, label) in [(embeddingOnly, s.embedding_layer, "embedding layer"),
+                                           (model.makeEncoder(), s.last_layer, "last layer")] {
+                enc.forward(PackedBatch([r.ids]), saveForBackward: false)
+                enc.withLastHiddenStates { h in
+                    for t in 0..<s.tokens {
+                        for i in 0..<s.dims {
+                            XCTAssertEqual(h[t * C + i], expected[t][i], accuracy: 2e-5,
+                                           "\(label): token \(t) dim \(i) of \(r.text.prefix(30))")
+                        }
                     }
                 }
             }

@@ -35,6 +35,7 @@ final class GradNormParityTests: XCTestCase {
         let fx = try loadFixture()
         XCTAssertGreaterThanOrEqual(fx.records.count, 20)
         XCTAssertTrue(fx.records.contains { r in r.ids.contains { $0.count == 512 } }, "fixture must exercise truncation")
+        XCTAssertTrue(fx.records.contains { !$0.grad_slices.isEmpty }, "fixture must hold gradient slices")
         let scorer = RecordGradient(retriever: model)
         let layout = model.checkpoint.layout
         var worstLoss = 0.0, worstNorm = 0.0
@@ -65,6 +66,7 @@ final class GradNormParityTests: XCTestCase {
                 XCTAssertEqual(mine, expected, accuracy: max((1e-3 + f32NormError) * expected, 1e-6 * r.grad_norm_f64),
                                "record \(k): \(name)")
             }
+            XCTAssertEqual(slices.count, r.grad_slices.count, "record \(k): gradient slices not all read")
             for (name, mine, theirs) in slices {
                 let scale = max(theirs.map { abs($0) }.max() ?? 0, 1e-30)
                 let diff = zip(mine, theirs).map { abs($0 - $1) }.max() ?? 0

@@ -47,6 +47,7 @@ final class ScoringTests: XCTestCase {
         config.candidateDepth = 12
         let corpus = try CorpusIndex(documents: docs.map(\.fullText), retriever: model, config: config)
         let enc = model.makeEncoder()
+        var checkedRecords = 0
         for d in 0..<docs.count {
             let pos = corpus.positives(of: d, encoder: enc)
             XCTAssertEqual(pos.count, 3)
@@ -54,6 +55,7 @@ final class ScoringTests: XCTestCase {
             XCTAssertEqual(pos, corpus.positives(of: d, encoder: enc), "same seed, same positives")
             let excluded = Set(corpus.neighbours[d].prefix(4)).union([d])
             for r in corpus.records(of: d, positives: pos) {
+                checkedRecords += 1
                 XCTAssertEqual(r.negatives.count, 2)
                 let candidates = corpus.neighbours[r.positive].prefix(12).filter { $0 != r.positive }
                 XCTAssertFalse(r.negatives.contains(candidates[0]), "skip-first: the positive's nearest neighbour is skipped")
@@ -67,6 +69,7 @@ final class ScoringTests: XCTestCase {
                 XCTAssertEqual(r.negatives, expected)
             }
         }
+        XCTAssertGreaterThanOrEqual(checkedRecords, docs.count, "the sampling checks ran on records")
         // With dropout p = 0.02 the positives are (nearly always) the plain nearest neighbours.
         let plain = corpus.neighbours[0].prefix(3)
         XCTAssertEqual(Set(corpus.positives(of: 0, encoder: enc)).intersection(plain).count >= 2, true)

@@ -126,6 +126,7 @@ final class UpdateParityTests: XCTestCase {
         for (k, step) in o.steps.enumerated() {
             opt.step(parameters: params, gradients: FlatBuffer(step.grads.flatMap { $0 }), learningRate: step.lr)
             let expected = step.after.flatMap { $0 }
+            XCTAssertEqual(expected.count, params.count, "step \(k + 1): one reference value per parameter")
             for (i, (a, b)) in zip(params.toArray(), expected).enumerated() {
                 XCTAssertLessThanOrEqual(abs(Double(a) - Double(b)) / max(abs(Double(b)), 1e-3), 1e-6,
                                          "step \(k + 1), element \(i): \(a) vs PyTorch \(b)")

@@ -9,8 +9,9 @@ final class KernelTests: XCTestCase {
     let fwdTol = 1e-5
     let gradTol = 1e-4
 
-    func maxAbsDiff(_ a: [Float], _ b: [Double]) -> Double {
-        zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
+    func maxAbsDiff(_ a: [Float], _ b: [Double], file: StaticString = #filePath, line: UInt = #line) -> Double {
+        XCTAssertEqual(a.count, b.count, "compared arrays differ in length", file: file, line: line)
+        return zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
     }
     func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map(*).reduce(0, +) }
 

@@ -61,7 +61,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_bert import Bert, load_tokenizer, mean_pool  # noqa: E402
+from torch_bert import Bert, l2_normalize, load_tokenizer, mean_pool  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(ROOT, "models", "all-MiniLM-L6-v2")
@@ -135,7 +135,7 @@ def in_batch_loss(bert, seqs):
         mask[i, :len(s)] = True
     _, last = bert.forward(ids, mask)
     e = mean_pool(last, mask)
-    u = e / e.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    u = l2_normalize(e)
     z = (u[:B] @ u[B:].T) / TAU
     return F.cross_entropy(z, torch.arange(B))
 

@@ -30,18 +30,18 @@ public protocol OODDetector {
 /// embeddings). 0 for a document whose k nearest references are all identical to it; at most 2.
 ///
 /// Reference and scored embeddings are L2-normalised here (so the similarity is the cosine even
-/// if the caller's embeddings are not normalised); a zero vector is rejected. Similarities are
-/// computed block by block, one `BLAS.gemm` (queries · referenceᵀ) per block of documents, in
-/// Float32; the top-k selection and the mean are then exact over those similarities (mean in
-/// Float64). A document that is itself in the reference finds itself at similarity 1.
+/// if the caller's embeddings are not normalised); a zero vector is rejected. The similarities and
+/// the top-k selection are the `VectorIndex`'s exact inner-product search over the normalised
+/// reference (Float32 gemm blocks); the mean of the k similarities is then taken in Float64. A
+/// document that is itself in the reference finds itself at similarity 1.
 public struct KNNDistance: OODDetector, Sendable {
     public let name = "knn"
     /// The number of neighbours averaged: the requested k, capped at the reference size.
     public let k: Int
     public let dimension: Int
     public let referenceCount: Int
-    /// (referenceCount, dimension) row-major, each row L2-normalised.
-    let reference: [Float]
+    /// The reference embeddings, each L2-normalised.
+    let index: VectorIndex
 
     /// - Parameters:
     ///   - reference: in-distribution embeddings, all of one dimension, finite, non-zero.
@@ -51,64 +51,22 @@ public struct KNNDistance: OODDetector, Sendable {
         let m = try EmbeddingRows(reference, detector: "knn", role: "reference", dimension: nil)
         var data = m.data
         try normalizeRows(&data, n: m.count, d: m.dimension, detector: "knn", role: "reference")
-        self.reference = data
-        self.dimension = m.dimension
+        let d = m.dimension
+        self.index = VectorIndex(dimension: d, vectors: (0..<m.count).map { Array(data[($0 * d)..<(($0 + 1) * d)]) })
+        self.dimension = d
         self.referenceCount = m.count
         self.k = min(k, m.count)
     }
-
-    /// Documents per gemm block: about 4M similarities (16 MB) per block, at most 256 rows.
-    var blockRows: Int { max(1, min(256, 4_000_000 / referenceCount)) }
 
     public func scores(_ embeddings: [[Float]]) throws -> [Double] {
         let q = try EmbeddingRows(embeddings, detector: name, role: "scored", dimension: dimension)
         var queries = q.data
         try normalizeRows(&queries, n: q.count, d: dimension, detector: name, role: "scored")
-        let n = referenceCount, d = dimension, k = self.k
-        let block = blockRows
-        var out = [Double](repeating: 0, count: q.count)
-        var sims = [Float](repeating: 0, count: block * n)      // (block, n)
-        var best = [Float](repeating: 0, count: k)              // descending
-        var start = 0
-        while start < q.count {
-            let rows = min(block, q.count - start)
-            queries.withUnsafeBufferPointer { qp in
-                reference.withUnsafeBufferPointer { rp in
-                    sims.withUnsafeMutableBufferPointer { sp in
-                        // sims (rows, n) = Q[start..<start+rows] (rows, d) · Rᵀ, R (n, d)
-                        BLAS.gemm(transA: false, transB: true, m: rows, n: n, k: d,
-                                  a: qp.baseAddress! + start * d, lda: d,
-                                  b: rp.baseAddress!, ldb: d,
-                                  c: sp.baseAddress!, ldc: n)
-                    }
-                }
-            }
-            sims.withUnsafeBufferPointer { sp in
-                for r in 0..<rows {
-                    let row = sp.baseAddress! + r * n
-                    // Keep the k largest in `best` (descending) by insertion: O(n) for typical rows.
-                    var filled = 0
-                    for j in 0..<n {
-                        let v = row[j]
-                        if filled < k {
-                            var p = filled
-                            while p > 0 && best[p - 1] < v { best[p] = best[p - 1]; p -= 1 }
-                            best[p] = v
-                            filled += 1
-                        } else if v > best[k - 1] {
-                            var p = k - 1
-                            while p > 0 && best[p - 1] < v { best[p] = best[p - 1]; p -= 1 }
-                            best[p] = v
-                        }
-                    }
-                    var s = 0.0
-                    for j in 0..<k { s += Double(best[j]) }
-                    out[start + r] = 1 - s / Double(k)
-                }
-            }
-            start += rows
+        let hits = queries.withUnsafeBufferPointer {
+            index.search(packed: $0, queryCount: q.count, k: k, excludingSets: nil, excludingSelf: nil)
         }
-        return out
+        // Hits come best first, as the sum over the k largest always did.
+        return hits.map { h in 1 - h.reduce(0.0) { $0 + Double($1.score) } / Double(k) }
     }
 }
 

@@ -67,7 +67,7 @@ public final class ScoreFile {
     public let path: String
     /// Ids already scored (the file's complete lines), in order.
     public private(set) var done: [String]
-    private let fd: Int32
+    private let lines: ResumableLines
 
     /// Opens `path` for a run that will score `expectedIds` in this order with settings `meta`
     /// (any Codable-free description string, e.g. the JSON of the config). A sidecar
@@ -76,27 +76,13 @@ public final class ScoreFile {
     public init(path: String, expectedIds: [String], meta: String) throws {
         self.path = path
         let metaPath = path + ".meta.json"
-        let fm = FileManager.default
-        var existing = Data()
-        if fm.fileExists(atPath: path) {
-            guard let m = fm.contents(atPath: metaPath), String(decoding: m, as: UTF8.self) == meta else {
-                throw GradNormIRError.invalidInput(
-                    "\(path) exists but was written with other settings (or without \(metaPath)): "
-                    + "use the same arguments to resume, or another --out")
-            }
-            existing = fm.contents(atPath: path) ?? Data()
-        } else {
-            try Data(meta.utf8).write(to: URL(fileURLWithPath: metaPath), options: .atomic)
-        }
-        // Keep the complete lines only.
-        var keep = 0
         var ids: [String] = []
-        var start = existing.startIndex
-        var line = 0
-        while let nl = existing[start...].firstIndex(of: UInt8(ascii: "\n")) {
-            line += 1
-            let slice = existing[start..<nl]
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(slice)) as? [String: Any],
+        lines = try ResumableLines(
+            path: path, metaPath: metaPath, meta: meta,
+            mismatch: "\(path) exists but was written with other settings (or without \(metaPath)): "
+                + "use the same arguments to resume, or another --out"
+        ) { line, data in
+            guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                   let id = obj["_id"] as? String else {
                 throw GradNormIRError.malformedJSON(path: path, line: line, reason: "not a score line; refusing to resume")
             }
@@ -105,29 +91,10 @@ public final class ScoreFile {
                     "\(path):\(line): document '\(id)' is not the next one of this corpus in order; refusing to resume")
             }
             ids.append(id)
-            start = existing.index(after: nl)
-            keep = start - existing.startIndex
         }
         done = ids
-        fd = open(path, O_WRONLY | O_CREAT, 0o644)
-        guard fd >= 0 else { throw GradNormIRError.io(path: path, reason: "cannot open for writing") }
-        guard ftruncate(fd, off_t(keep)) == 0, lseek(fd, off_t(keep), SEEK_SET) == off_t(keep) else {
-            close(fd)
-            throw GradNormIRError.io(path: path, reason: "cannot truncate the torn last line")
-        }
     }
-
-    deinit { close(fd) }
 
     /// Appends one line and forces it to disk.
-    public func append(_ line: String) throws {
-        let bytes = Array((line + "\n").utf8)
-        var written = 0
-        while written < bytes.count {
-            let r = bytes[written...].withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count) }
-            guard r > 0 else { throw GradNormIRError.io(path: path, reason: "write failed") }
-            written += r
-        }
-        guard fsync(fd) == 0 else { throw GradNormIRError.io(path: path, reason: "fsync failed") }
-    }
+    public func append(_ line: String) throws { try lines.append(line) }
 }

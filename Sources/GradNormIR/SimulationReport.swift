@@ -196,39 +196,17 @@ public enum SimulationReport {
             try? fm.removeItem(atPath: metaPath)
         }
         var done: [SessionResult] = []
-        if let bytes = fm.contents(atPath: linesPath), !bytes.isEmpty {
-            guard let old = fm.contents(atPath: metaPath).map({ String(decoding: $0, as: UTF8.self) }), old == meta else {
-                throw GradNormIRError.invalidInput("\(out) holds a simulation with other settings (see \(metaPath)): "
-                    + "use --restart to start it over, or another --out")
-            }
-            // Complete lines only: a line cut by a kill (no newline yet) is dropped and rewritten.
-            var complete = 0
-            var lineNumber = 0
-            var start = bytes.startIndex
-            while let nl = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                lineNumber += 1
-                do {
-                    done.append(try JSONDecoder().decode(SessionResult.self, from: bytes[start..<nl]))
-                } catch {
-                    throw GradNormIRError.invalidInput("\(linesPath):\(lineNumber): not a session result (\(error.localizedDescription)); use --restart")
-                }
-                start = nl + 1
-                complete = start - bytes.startIndex
-            }
-            if complete < bytes.count {
-                let h = try FileHandle(forWritingTo: URL(fileURLWithPath: linesPath))
-                try h.truncate(atOffset: UInt64(complete))
-                try h.close()
-            }
-        } else {
-            try Data(meta.utf8).write(to: URL(fileURLWithPath: metaPath), options: .atomic)
-            guard fm.createFile(atPath: linesPath, contents: Data()) else {
-                throw GradNormIRError.invalidInput("\(linesPath): cannot be written")
+        let lines = try ResumableLines(
+            path: linesPath, metaPath: metaPath, meta: meta,
+            mismatch: "\(out) holds a simulation with other settings (see \(metaPath)): "
+                + "use --restart to start it over, or another --out"
+        ) { lineNumber, line in
+            do {
+                done.append(try JSONDecoder().decode(SessionResult.self, from: line))
+            } catch {
+                throw GradNormIRError.invalidInput("\(linesPath):\(lineNumber): not a session result (\(error.localizedDescription)); use --restart")
             }
         }
-        let lines = try FileHandle(forWritingTo: URL(fileURLWithPath: linesPath))
-        defer { try? lines.close() }
-        try lines.seekToEnd()
         let modelName = (model.checkpoint.folder as NSString).lastPathComponent
         func writeReports() throws -> String {
             let md = SimulationReport.markdown(done, config: config, model: modelName)
@@ -245,8 +223,7 @@ public enum SimulationReport {
         }
         let results = try sim.run(strategies: strategies, resumingFrom: done) { r in
             done.append(r)
-            try lines.write(contentsOf: try enc.encode(r) + Data("\n".utf8))
-            try lines.synchronize()
+            try lines.append(String(decoding: try enc.encode(r), as: UTF8.self))
             _ = try writeReports()
         }
         return (results, try writeReports())

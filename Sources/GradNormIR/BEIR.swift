@@ -346,20 +346,6 @@ public struct BEIRDataset: Sendable {
         URL(fileURLWithPath: folder).appendingPathComponent(name).path
     }
 
-    /// The file's bytes, memory-mapped.
-    static func mapFile(_ path: String) throws -> Data {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw GradNormIRError.fileNotFound(path: path)
-        }
-        guard !isDir.boolValue else { throw GradNormIRError.io(path: path, reason: "is a directory, expected a file") }
-        do {
-            return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw GradNormIRError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
-        }
-    }
-
     /// `JSONLines.forEachObject` over `data`, with the bad-line policy: under `.fail` every error
     /// propagates; under `.skip` errors of `body` are counted, and a line that is not UTF-8 or not a
     /// JSON object is counted and reading resumes on the next line. Returns the skipped count.
@@ -422,5 +408,19 @@ public struct BEIRDataset: Sendable {
                 start = end + 1
             }
         }
+    }
+}
+
+/// The file's bytes, memory-mapped; `.fileNotFound`, or `.io` for a directory or an unreadable file.
+func mapFile(_ path: String) throws -> Data {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+        throw GradNormIRError.fileNotFound(path: path)
+    }
+    guard !isDir.boolValue else { throw GradNormIRError.io(path: path, reason: "is a directory, expected a file") }
+    do {
+        return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+    } catch {
+        throw GradNormIRError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
     }
 }

@@ -76,18 +76,7 @@ public struct SafeTensorsFile: Sendable {
     /// cannot be read, `.invalidUTF8` / `.malformedJSON` for a bad header, and `.checkpoint`
     /// (naming the tensor when there is one) for every structural problem.
     public init(path: String) throws {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw GradNormIRError.fileNotFound(path: path)
-        }
-        guard !isDir.boolValue else { throw GradNormIRError.io(path: path, reason: "is a directory, expected a file") }
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw GradNormIRError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
-        }
-        try self.init(path: path, bytes: data)
+        try self.init(path: path, bytes: mapFile(path))
     }
 
     /// Validates an in-memory safetensors image; `path` is used only in error messages.

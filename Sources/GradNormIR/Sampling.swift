@@ -37,6 +37,11 @@ public struct ScoringConfig: Codable, Sendable, Equatable {
         candidateDepth ?? min(100, max(0, n - 1))
     }
 
+    /// How deep each document's neighbour list must go: the deeper of N(d) and N(x).
+    func neighbourDepth(corpusSize n: Int) -> Int {
+        max(exclusionDepth(corpusSize: n), candidateDepth(corpusSize: n))
+    }
+
     /// Checks the values a user can set.
     public func validate() throws {
         func bad(_ s: String) -> GradNormIRError { .invalidInput(s) }
@@ -95,10 +100,7 @@ public final class CorpusIndex {
         self.config = config
         self.ids = ids
         index = VectorIndex(dimension: dimension, vectors: embeddings)
-        let n = ids.count
-        let depth = max(config.exclusionDepth(corpusSize: n), config.candidateDepth(corpusSize: n))
-        neighbours = depth == 0 ? Array(repeating: [], count: n)
-            : index.search(selfNeighboursOf: Array(0..<n), k: depth).map { $0.map(\.index) }
+        neighbours = Self.neighbours(in: index, depth: config.neighbourDepth(corpusSize: ids.count))
     }
 
     /// The index of `other` (same token ids and embeddings, nothing re-encoded) under another
@@ -114,14 +116,18 @@ public final class CorpusIndex {
         self.config = config
         ids = other.ids
         index = other.index
-        let n = ids.count
-        let depth = max(config.exclusionDepth(corpusSize: n), config.candidateDepth(corpusSize: n))
-        let had = max(other.config.exclusionDepth(corpusSize: n), other.config.candidateDepth(corpusSize: n))
-        if depth <= had {
+        let depth = config.neighbourDepth(corpusSize: ids.count)
+        if depth <= other.config.neighbourDepth(corpusSize: ids.count) {
             neighbours = other.neighbours.map { Array($0.prefix(depth)) }
         } else {
-            neighbours = index.search(selfNeighboursOf: Array(0..<n), k: depth).map { $0.map(\.index) }
+            neighbours = Self.neighbours(in: index, depth: depth)
         }
+    }
+
+    /// Every row's top `depth` neighbours in `index` (itself excluded), as row numbers.
+    private static func neighbours(in index: VectorIndex, depth: Int) -> [[Int]] {
+        depth == 0 ? Array(repeating: [], count: index.count)
+            : index.search(selfNeighboursOf: Array(0..<index.count), k: depth).map { $0.map(\.index) }
     }
 
     public var count: Int { ids.count }

@@ -183,8 +183,8 @@ struct StreamedTensor {
 
 extension SafeTensorsFile {
     /// Writes F32 tensors in the order given to `path`, atomically (temporary file, fsync,
-    /// rename), streaming the data from the buffers (no copy of the parameters). Same file format
-    /// and header conventions as `write(tensors:metadata:to:)`.
+    /// rename), streaming the data from the buffers (no copy of the parameters): `__metadata__`
+    /// first (omitted when empty), the header padded with spaces to a multiple of 8 bytes.
     static func writeStreaming(tensors: [StreamedTensor], metadata: [String: String], to path: String) throws {
         var seen = Set<String>()
         var entries: [String] = []
@@ -194,8 +194,11 @@ extension SafeTensorsFile {
         }
         var offset = 0
         for t in tensors {
-            guard !t.name.isEmpty, t.name != "__metadata__", seen.insert(t.name).inserted else {
-                throw GradNormIRError.invalidInput("safetensors writer: invalid or duplicate tensor name '\(t.name)' for \(path)")
+            guard !t.name.isEmpty, t.name != "__metadata__" else {
+                throw GradNormIRError.invalidInput("safetensors writer: invalid tensor name '\(t.name)' for \(path)")
+            }
+            guard seen.insert(t.name).inserted else {
+                throw GradNormIRError.invalidInput("safetensors writer: tensor '\(t.name)' given twice for \(path)")
             }
             guard t.shape.allSatisfy({ $0 >= 0 }), t.shape.reduce(1, *) == t.count else {
                 throw GradNormIRError.invalidInput("safetensors writer: tensor '\(t.name)' has shape \(t.shape) but \(t.count) values")

@@ -238,59 +238,16 @@ public struct SafeTensorsFile: Sendable {
 
     // MARK: - Writing
 
-    /// Writes F32 tensors, in the order given, to `path` (atomically). The header lists
+    /// Writes F32 tensors, in the order given, to `path` (atomically, through
+    /// `writeStreaming(tensors:metadata:to:)`). The header lists
     /// `__metadata__` first (omitted when empty) and is padded with spaces to a multiple of
     /// 8 bytes, as the reference writer does, so the data section is 8-byte aligned.
     /// Throws `.invalidInput` for an empty, duplicate or reserved name, a negative dimension or
     /// a data count that differs from `product(shape)`, and `.io` if the file cannot be written.
     public static func write(tensors: [(name: String, shape: [Int], data: [Float])],
                              metadata: [String: String], to path: String) throws {
-        var seen = Set<String>()
-        var header = "{"
-        var first = true
-        func appendEntry(_ key: String, _ value: String) {
-            if !first { header += "," }
-            first = false
-            header += JSONLines.quote(key) + ":" + value
-        }
-        if !metadata.isEmpty {
-            let body = metadata.keys.sorted().map { JSONLines.quote($0) + ":" + JSONLines.quote(metadata[$0]!) }
-            appendEntry("__metadata__", "{" + body.joined(separator: ",") + "}")
-        }
-        var offset = 0
-        for t in tensors {
-            guard !t.name.isEmpty, t.name != "__metadata__" else {
-                throw GradNormIRError.invalidInput("safetensors writer: invalid tensor name '\(t.name)' for \(path)")
-            }
-            guard seen.insert(t.name).inserted else {
-                throw GradNormIRError.invalidInput("safetensors writer: tensor '\(t.name)' given twice for \(path)")
-            }
-            guard t.shape.allSatisfy({ $0 >= 0 }), t.shape.reduce(1, *) == t.data.count else {
-                throw GradNormIRError.invalidInput("safetensors writer: tensor '\(t.name)' has shape \(t.shape) but \(t.data.count) values")
-            }
-            let end = offset + 4 * t.data.count
-            appendEntry(t.name, "{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(end)]}")
-            offset = end
-        }
-        header += "}"
-        var headerBytes = Array(header.utf8)
-        headerBytes += [UInt8](repeating: 0x20, count: (8 - headerBytes.count % 8) % 8)
-
-        var file = Data(capacity: 8 + headerBytes.count + offset)
-        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { file.append(contentsOf: $0) }
-        file.append(contentsOf: headerBytes)
-        for t in tensors {
-            #if _endian(little)
-            t.data.withUnsafeBytes { file.append(contentsOf: $0) }
-            #else
-            for v in t.data { withUnsafeBytes(of: v.bitPattern.littleEndian) { file.append(contentsOf: $0) } }
-            #endif
-        }
-        do {
-            try file.write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw GradNormIRError.io(path: path, reason: "cannot write: \(error.localizedDescription)")
-        }
+        try writeStreaming(tensors: tensors.map { StreamedTensor(name: $0.name, shape: $0.shape, source: .array($0.data)) },
+                           metadata: metadata, to: path)
     }
 }
 

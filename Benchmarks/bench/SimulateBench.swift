@@ -28,7 +28,9 @@ enum SimulateBench {
         print(markdown)
         print("Simulation: \(results.count) sessions in \(fmt(seconds / 60, 1)) min on \(BLAS.engineThreads) threads; "
               + "sessions.jsonl, simulate.json, simulate.md and simulate.svg in \(folder)")
-        let json = try JSONSerialization.jsonObject(with: SimulationReport.json(results, config: c, sessions: [], model: model.checkpoint.folder))
+        // The report runAndWrite has just written (sessions plan included), not a second encoding.
+        let json = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("simulate.json"))))
         return ["seconds": seconds, "folder": folder, "report": json]
     }
 }

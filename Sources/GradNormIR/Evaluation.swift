@@ -88,21 +88,52 @@ public enum Evaluation {
             throw GradNormIRError.invalidInput("\(e.count) document embeddings for a corpus of \(dataset.corpus.count)")
         }
         let embeddings = try documentEmbeddings ?? retriever.searchEmbeddings(dataset.corpus.map(\.fullText), maxLength: m)
+        let run = try retrieve(dataset: dataset, retriever: retriever, k: k, maxLength: m, documentEmbeddings: embeddings)
+        let recall = try Metrics.perDocumentRecall(rankings: run.rankings, qrels: run.qrels,
+                                                   documentCount: dataset.corpus.count, k: k)
+        return (recall, embeddings)
+    }
+
+    /// Recall@k of each query of the dataset that has a relevant document (and passes `include`):
+    /// the share of its relevant documents in its top k, retrieving as in `groundTruth` (from the
+    /// documents with a relevant query, by cosine). The per-query view `RecallComparison` pairs.
+    public static func queryRecall(dataset: BEIRDataset, retriever: Retriever, k: Int, maxLength: Int? = nil,
+                                   include: (Query) -> Bool = { _ in true }) throws -> QueryRecall {
+        guard k >= 1 else { throw GradNormIRError.invalidInput("--k must be at least 1") }
+        let m = try retriever.validatedMaxLength(maxLength)
+        let embeddings = try retriever.searchEmbeddings(dataset.corpus.map(\.fullText), maxLength: m)
+        let run = try retrieve(dataset: dataset, retriever: retriever, k: k, maxLength: m,
+                               documentEmbeddings: embeddings, include: include)
+        guard !run.queries.isEmpty else {
+            throw GradNormIRError.invalidInput("\(dataset.folder): no query with a relevant document is selected")
+        }
+        let recall = run.queries.indices.map { qi -> Double in
+            let relevant = run.qrels[qi]!
+            let hits = Set(run.rankings[qi].prefix(k)).intersection(relevant).count
+            return Double(hits) / Double(relevant.count)
+        }
+        return QueryRecall(ids: run.queries.map(\.id), recall: recall, k: k)
+    }
+
+    /// Every selected query with a relevant document retrieves its top k from the documents that
+    /// have a relevant query. Rankings and qrels are in corpus indices, queries in the order kept.
+    private static func retrieve(dataset: BEIRDataset, retriever: Retriever, k: Int, maxLength m: Int,
+                                 documentEmbeddings embeddings: [[Float]], include: (Query) -> Bool = { _ in true })
+        throws -> (queries: [Query], rankings: [[Int]], qrels: [Int: Set<Int>]) {
         let pool = dataset.corpus.indices.filter { !dataset.relevantQueries(of: dataset.corpus[$0].id).isEmpty }
         guard !pool.isEmpty else {
             throw GradNormIRError.invalidInput("\(dataset.folder): no document has a relevant query in \(dataset.qrelsPath)")
         }
         let index = VectorIndex(dimension: retriever.config.hiddenSize, vectors: pool.map { embeddings[$0] })
-        let queries = dataset.queries.filter { !dataset.relevantDocuments(of: $0.id).isEmpty }
-        let qEmb = try retriever.searchEmbeddings(queries.map(\.text), maxLength: m)
-        let rankings = index.search(qEmb, k: k).map { $0.map { pool[$0.index] } }
+        let queries = dataset.queries.filter { !dataset.relevantDocuments(of: $0.id).isEmpty && include($0) }
         var qrels: [Int: Set<Int>] = [:]
         for (qi, q) in queries.enumerated() {
             qrels[qi] = Set(dataset.relevantDocuments(of: q.id).compactMap { dataset.documentIndex[$0] })
         }
-        let recall = try Metrics.perDocumentRecall(rankings: rankings, qrels: qrels,
-                                                   documentCount: dataset.corpus.count, k: k)
-        return (recall, embeddings)
+        guard !queries.isEmpty else { return (queries, [], qrels) }
+        let qEmb = try retriever.searchEmbeddings(queries.map(\.text), maxLength: m)
+        let rankings = index.search(qEmb, k: k).map { $0.map { pool[$0.index] } }
+        return (queries, rankings, qrels)
     }
 
     /// Evaluates GradNormIR scores (by document id; nil = unscored) and the embedding baselines
@@ -158,4 +189,65 @@ public enum Evaluation {
                                 outcomes: docs.indices.map { DocumentOutcome(id: dataset.corpus[docs[$0]].id,
                                                                              gradNorm: gradScores[$0], recall: r[$0]) })
     }
+}
+
+/// Recall@k per query (see `Evaluation.queryRecall`).
+public struct QueryRecall: Sendable, Equatable {
+    public let ids: [String]
+    /// recall@k of `ids[i]`: the share of its relevant documents in its top k.
+    public let recall: [Double]
+    public let k: Int
+    /// The mean over the queries.
+    public var mean: Double { recall.reduce(0, +) / Double(max(1, recall.count)) }
+}
+
+/// Which queries of a dataset to use: all, or one of two halves fixed by a seeded hash of the
+/// query id — so settings can be chosen on the `dev` half and reported on the untouched `test`
+/// half. The halves are disjoint, cover every query, and do not depend on file order.
+public enum QuerySplit: String, Sendable, CaseIterable {
+    case all, dev, test
+
+    public func contains(_ queryId: String, seed: UInt64 = 0) -> Bool {
+        switch self {
+        case .all: return true
+        case .dev, .test:
+            var h = FNV1a64()
+            h.add(bytes: withUnsafeBytes(of: seed.littleEndian) { Array($0) })
+            h.add(bytes: queryId.utf8)
+            // The top bit: FNV-1a's low bits mix poorly for ids that differ only in their last byte.
+            var mix = SplitMix64(seed: h.value)
+            let isDev = (mix.next() >> 63) == 0
+            return isDev == (self == .dev)
+        }
+    }
+}
+
+/// Two retrievers' recall@k on the same queries, paired: how many queries the candidate gains
+/// or loses against the baseline, and the exact two-sided sign test on those that differ.
+public struct RecallComparison: Sendable {
+    public let baseline: QueryRecall
+    public let candidate: QueryRecall
+    /// Queries whose recall@k is higher (lower) with the candidate.
+    public let gained: Int
+    public let lost: Int
+    /// Exact two-sided sign-test p-value of gained vs lost (1 when no query differs).
+    public let signTestP: Double
+
+    /// - Throws: `GradNormIRError.invalidInput` when the two runs are not over the same queries.
+    public init(baseline: QueryRecall, candidate: QueryRecall) throws {
+        guard baseline.ids == candidate.ids, baseline.k == candidate.k else {
+            throw GradNormIRError.invalidInput("recall comparison: the two runs cover different queries or depths")
+        }
+        self.baseline = baseline
+        self.candidate = candidate
+        var g = 0, l = 0
+        for (a, b) in zip(baseline.recall, candidate.recall) {
+            if b > a { g += 1 } else if b < a { l += 1 }
+        }
+        gained = g
+        lost = l
+        signTestP = Metrics.signTest(gained: g, lost: l)
+    }
+
+    public var delta: Double { candidate.mean - baseline.mean }
 }

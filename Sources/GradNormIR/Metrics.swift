@@ -139,6 +139,26 @@ public enum Metrics {
         return DocumentRecall(relevantQueryCount: nq, hitCount: hits)
     }
 
+    // MARK: - Paired tests
+
+    /// Exact two-sided sign test: the probability, under "each differing pair is equally likely
+    /// to go either way", of a split at least as uneven as `gained` : `lost`
+    /// (2·P[X ≤ min] for X ~ Binomial(n, ½), capped at 1). 1 when n = 0. Log-space, so any n works.
+    public static func signTest(gained: Int, lost: Int) -> Double {
+        precondition(gained >= 0 && lost >= 0, "signTest: counts must be non-negative")
+        let n = gained + lost
+        guard n > 0 else { return 1 }
+        let m = min(gained, lost)
+        let logHalfN = Double(n) * log(0.5)
+        var logC = 0.0  // log C(n, 0)
+        var tail = 0.0
+        for i in 0...m {
+            if i > 0 { logC += log(Double(n - i + 1)) - log(Double(i)) }
+            tail += exp(logC + logHalfN)
+        }
+        return min(1, 2 * tail)
+    }
+
     // MARK: - Summary statistics
 
     /// Arithmetic mean; nil for an empty array.

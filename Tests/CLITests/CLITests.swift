@@ -251,3 +251,53 @@ final class DecisionCommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("| detector | flagged | DRR | AUROC (95% CI) |"), r.stderr)
     }
 }
+
+final class RecallCommandTests: XCTestCase {
+    let corpus = TestPaths.packageRoot.appendingPathComponent("Tests/GradNormIRTests/Fixtures/small-corpus").path
+
+    func object(_ r: CLITests.Result) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+    }
+
+    func testRecallAgainstItselfAndSplitsThatPartitionTheQueries() throws {
+        let model = try TestPaths.requireModel().path
+        let all = try CLITests.run(["recall", "--dataset", corpus, "--k", "1", "--baseline", model])
+        XCTAssertEqual(all.status, 0, all.stderr)
+        let o = try object(all)
+        XCTAssertEqual(o["queries"] as? Int, 8)
+        XCTAssertEqual(o["gained"] as? Int, 0)
+        XCTAssertEqual(o["lost"] as? Int, 0)
+        XCTAssertEqual(o["sign_test_p"] as? Double, 1)
+        XCTAssertEqual(o["delta"] as? Double, 0)
+        XCTAssertEqual(o["recall"] as? Double, o["baseline_recall"] as? Double)
+        XCTAssertTrue(all.stderr.contains("sign test p"), all.stderr)
+        var halves = 0
+        var weighted = 0.0
+        for split in ["dev", "test"] {
+            let r = try CLITests.run(["recall", "--dataset", corpus, "--k", "1", "--split", split, "--split-seed", "3"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let h = try object(r)
+            XCTAssertEqual(h["split"] as? String, split)
+            let n = try XCTUnwrap(h["queries"] as? Int)
+            halves += n
+            weighted += Double(n) * (try XCTUnwrap(h["recall"] as? Double))
+            XCTAssertNil(h["baseline"], "no baseline asked for")
+        }
+        XCTAssertEqual(halves, 8, "dev and test partition the queries")
+        XCTAssertEqual(weighted / 8, try XCTUnwrap(o["recall"] as? Double), accuracy: 1e-12)
+    }
+
+    func testRecallRejectsBadInput() throws {
+        let cases: [([String], String)] = [
+            (["recall", "--dataset", "/nonexistent-dataset"], "/nonexistent-dataset"),
+            (["recall", "--dataset", corpus, "--k", "0"], "--k"),
+            (["recall", "--dataset", corpus, "--split", "train"], "train"),
+            (["recall", "--dataset", corpus, "--baseline", "/no-such-model"], "/no-such-model"),
+        ]
+        for (args, expected) in cases {
+            let r = try CLITests.run(args)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stderr.contains(expected), "\(args): \(r.stderr)")
+        }
+    }
+}

@@ -31,6 +31,8 @@ public struct UpdateConfig: Codable, Sendable, Equatable {
     public var maxLength: Int = 256
     /// Seed of the shuffles and crops.
     public var seed: UInt64 = 0
+    /// How the documents of an epoch are grouped into batches (`.random`: the authors' shuffle).
+    public var batching: UpdateBatching = .random
     /// AdamW's β₁, β₂ and ε (PyTorch's defaults).
     public var beta1: Double = 0.9
     public var beta2: Double = 0.999
@@ -64,6 +66,19 @@ public struct UpdateConfig: Codable, Sendable, Equatable {
     var adamW: AdamWConfig {
         AdamWConfig(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay)
     }
+}
+
+/// How an epoch's documents are grouped into batches, i.e. which documents serve as each other's
+/// in-batch negatives.
+public enum UpdateBatching: String, Codable, Sendable, CaseIterable {
+    /// A seeded shuffle cut into consecutive batches (the authors' recipe).
+    case random
+    /// Batches of near neighbours: taking the documents in a seeded order, each one not yet
+    /// placed starts a batch and brings its nearest unplaced neighbours (cosine of the starting
+    /// model's search embeddings, among its 4B nearest; shuffled unplaced documents fill up when
+    /// those run out). The crop must then pick its document out of similar ones: hard in-batch
+    /// negatives at no extra encoding cost. The batches are then taken in a seeded order.
+    case neighbours
 }
 
 /// One finished step, as reported to the progress callback.
@@ -197,7 +212,20 @@ public final class UpdateTrainer {
         }
         self.encoder = Encoder(layout: layout, parameters: parameters)
         self.grads = FlatBuffer(count: layout.count)
+        if config.batching == .neighbours {
+            // Neighbours by the starting model (its search embeddings of the truncated documents),
+            // so a resumed run plans the same batches.
+            let e = retriever.searchEmbeddings(ids: contents.map { [cls] + $0 + [sep] })
+            let index = VectorIndex(dimension: layout.config.hiddenSize, vectors: e)
+            let depth = min(contents.count - 1, 4 * config.batchSize)
+            neighbourLists = depth < 1 ? [] : index.search(selfNeighboursOf: Array(contents.indices), k: depth).map { $0.map(\.index) }
+        }
     }
+
+    /// Each document's nearest others (by the starting model), nearest first; only for `.neighbours`.
+    private var neighbourLists: [[Int]] = []
+    /// The batches of the epoch planned last (epoch, batches): planning is per epoch, steps reuse it.
+    private var plannedEpoch: (epoch: Int, batches: [[Int]])?
 
     public var isFinished: Bool { step >= totalSteps }
 
@@ -209,7 +237,40 @@ public final class UpdateTrainer {
         var rng = SplitMix64(seed: mix(config.seed, 0x5348_5546_464C_4521, UInt64(epoch)))
         var perm = Array(0..<n)
         seededShuffle(&perm, rng: &rng)
-        return Array(perm[(k * b) ..< min((k + 1) * b, n)])
+        switch config.batching {
+        case .random:
+            return Array(perm[(k * b) ..< min((k + 1) * b, n)])
+        case .neighbours:
+            if plannedEpoch?.epoch != epoch {
+                var batches = Self.neighbourBatches(order: perm, neighbours: neighbourLists, batchSize: b)
+                seededShuffle(&batches, rng: &rng)
+                plannedEpoch = (epoch, batches)
+            }
+            return plannedEpoch!.batches[k]
+        }
+    }
+
+    /// Greedy neighbour batches (see `UpdateBatching.neighbours`): every document exactly once,
+    /// ⌈n / b⌉ batches, all of size b but the last one formed.
+    public static func neighbourBatches(order: [Int], neighbours: [[Int]], batchSize b: Int) -> [[Int]] {
+        var placed = [Bool](repeating: false, count: order.count)
+        var batches: [[Int]] = []
+        var fill = 0  // next position of `order` to fill up from
+        for start in order where !placed[start] {
+            var batch = [start]
+            placed[start] = true
+            for d in neighbours[start] where batch.count < b && !placed[d] {
+                batch.append(d)
+                placed[d] = true
+            }
+            while batch.count < b && fill < order.count {
+                let d = order[fill]
+                fill += 1
+                if !placed[d] { batch.append(d); placed[d] = true }
+            }
+            batches.append(batch)
+        }
+        return batches
     }
 
     /// The 2B sequences of step t: B queries ([CLS] crop [SEP]), then the B documents.

@@ -43,6 +43,8 @@ struct Simulate: ParsableCommand {
     @Option(help: "Epochs of each update over the session's documents.") var epochs: Int = 2
     @Option(help: "Learning rate of the updates.") var lr: Double?
     @Option(name: .long, help: "Batch size of the updates (in-batch negatives).") var batchSize: Int = 16
+    @Option(help: "Batches of the updates: random (the authors' shuffle) or neighbours (hard in-batch negatives).")
+    var batching: UpdateBatching = .random
     @Option(help: "Seed of every draw.") var seed: UInt64 = 0
     @Flag(help: "Discard the results already in --out and start from S1.") var restart = false
 
@@ -86,6 +88,7 @@ struct Simulate: ParsableCommand {
         c.update.epochs = epochs
         if let lr { c.update.learningRate = lr }
         c.update.batchSize = batchSize
+        c.update.batching = batching
         c.seed = seed
         c.scoring.seed = seed
         try c.validate()

@@ -3,6 +3,8 @@ import Foundation
 import GradNormIR
 import TransformerLite
 
+extension UpdateBatching: ExpressibleByArgument {}
+
 struct Update: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune the retriever on a corpus without labels and save the updated model.",
@@ -35,6 +37,8 @@ struct Update: ParsableCommand {
     @Option(help: "InfoNCE temperature τ (default 0.05).") var temperature: Double?
     @Option(name: .long, help: "Smallest share of a document's tokens in its query crop (default 0.1).") var cropMin: Double?
     @Option(name: .long, help: "Largest share of a document's tokens in its query crop (default 0.5).") var cropMax: Double?
+    @Option(help: "Batches: random (a seeded shuffle, the authors' recipe; default) or neighbours (near neighbours together: hard in-batch negatives).")
+    var batching: UpdateBatching?
     @Option(name: .long, help: "Save the resume state every N steps (default 20).") var saveEvery: Int = 20
     @Flag(help: "Discard a saved state or finished update in OUT and start over.") var restart = false
     @Option(name: .long, help: "What to do with a bad corpus line: fail (default) or skip (and count).")
@@ -55,6 +59,7 @@ struct Update: ParsableCommand {
         if let temperature { c.temperature = temperature }
         if let cropMin { c.cropMin = cropMin }
         if let cropMax { c.cropMax = cropMax }
+        if let batching { c.batching = batching }
         do { try c.validate() } catch let GradNormIRError.invalidInput(reason) {
             throw GradNormIRError.invalidInput("update: " + reason)
         }

@@ -36,9 +36,10 @@ final class SimulateCommandTests: XCTestCase {
         let out = dir.appendingPathComponent("out")
         let r = try CLITests.run(common + ["--sessions", "3", "--documents-per-session", "8", "--scored", "2",
                                            "--known", "2", "--positives", "2", "--batch-size", "4", "--out", out.path,
-                                           "--strategies", "zero-shot,naive,gradnormir,knn"])
+                                           "--strategies", "zero-shot,naive,gradnormir,knn", "--batching", "neighbours"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("| S3 |"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("neighbours batches"), r.stdout)
         for f in ["sessions.jsonl", "simulate.json", "simulate.md", "simulate.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), f)
         }
@@ -46,6 +47,8 @@ final class SimulateCommandTests: XCTestCase {
             .split(separator: "\n")
         XCTAssertEqual(lines.count, 3)
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("simulate.json"))) as? [String: Any])
+        let update = (json["config"] as? [String: Any])?["update"] as? [String: Any]
+        XCTAssertEqual(update?["batching"] as? String, "neighbours")
         let summary = try XCTUnwrap(json["summary"] as? [[String: Any]])
         let updates = Dictionary(uniqueKeysWithValues: summary.map { ($0["strategy"] as! String, $0["updates"] as! Int) })
         XCTAssertEqual(updates["zero-shot"], 0)

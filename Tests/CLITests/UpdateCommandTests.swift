@@ -116,6 +116,9 @@ final class UpdateCommandTests: XCTestCase {
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(args): one line: \(r.stderr)")
         }
         XCTAssertEqual(try CLITests.run(["update", "--corpus", corpus, "--out", out, "--lr", "abc"]).status, 64)
+        let badBatching = try CLITests.run(["update", "--corpus", corpus, "--out", out, "--batching", "clusters"])
+        XCTAssertEqual(badBatching.status, 64)
+        XCTAssertTrue(badBatching.stderr.contains("clusters"), badBatching.stderr)
     }
 
     /// A finished update in OUT is not overwritten by a run with other settings unless --restart.

@@ -195,6 +195,76 @@ final class UpdateTrainerTests: XCTestCase {
         }
     }
 
+    func testNeighbourBatchesPlaceEveryDocumentOnceAndKeepClustersTogether() {
+        // Two clusters of four (0–3, 4–7) whose neighbour lists name their own cluster first.
+        let neighbours = (0..<8).map { d -> [Int] in
+            let mine = d < 4 ? Array(0..<4) : Array(4..<8), other = d < 4 ? Array(4..<8) : Array(0..<4)
+            return mine.filter { $0 != d } + other
+        }
+        let batches = UpdateTrainer.neighbourBatches(order: [5, 2, 7, 0, 1, 3, 4, 6], neighbours: neighbours, batchSize: 4)
+        XCTAssertEqual(batches, [[5, 4, 6, 7], [2, 0, 1, 3]])
+        // Short neighbour lists: unplaced documents fill up in `order`; sizes b except the last formed.
+        let order = Array((0..<11).reversed())
+        let sparse = UpdateTrainer.neighbourBatches(order: order, neighbours: (0..<11).map { [($0 + 1) % 11] }, batchSize: 4)
+        XCTAssertEqual(sparse.flatMap { $0 }.sorted(), Array(0..<11))
+        XCTAssertEqual(sparse.map(\.count), [4, 4, 3])
+        XCTAssertEqual(sparse[0], [10, 0, 9, 8], "10's neighbour 0, then the next unplaced in order")
+    }
+
+    /// `.neighbours` on the real model: every document once per epoch, a plan that is a function
+    /// of the step (so a resumed run replays it), and batches whose documents are more similar to
+    /// each other (by the starting model) than `.random`'s.
+    func testNeighbourBatchingGroupsSimilarDocumentsAndIsResumable() throws {
+        let model = try SharedModel.retriever()
+        let docs = try smallCorpus()
+        var c = smallConfig()
+        c.steps = nil
+        c.epochs = 2
+        c.batching = .neighbours
+        let trainer = try UpdateTrainer(retriever: model, documents: docs, config: c)
+        var r = c
+        r.batching = .random
+        let random = try UpdateTrainer(retriever: model, documents: docs, config: r)
+        let n = trainer.contents.count, perEpoch = (n + 3) / 4
+        XCTAssertEqual(trainer.totalSteps, random.totalSteps)
+        let cls = try XCTUnwrap(model.tokenizer.id(of: "[CLS]")), sep = try XCTUnwrap(model.tokenizer.id(of: "[SEP]"))
+        let emb = model.searchEmbeddings(ids: trainer.contents.map { [cls] + $0 + [sep] })
+        func meanPairCosine(_ t: UpdateTrainer, epoch: Int) -> Double {
+            var sum = 0.0, pairs = 0
+            for s in 1...perEpoch {
+                let b = t.batchDocuments(step: epoch * perEpoch + s)
+                for i in b.indices { for j in b.indices where j > i {
+                    sum += zip(emb[b[i]], emb[b[j]]).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                    pairs += 1
+                } }
+            }
+            return sum / Double(pairs)
+        }
+        for epoch in 0..<2 {
+            let seen = (1...perEpoch).flatMap { trainer.batchDocuments(step: epoch * perEpoch + $0) }
+            XCTAssertEqual(seen.sorted(), Array(0..<n), "epoch \(epoch) must use every document once")
+            let near = meanPairCosine(trainer, epoch: epoch), far = meanPairCosine(random, epoch: epoch)
+            XCTAssertGreaterThan(near, far + 0.05, "epoch \(epoch): neighbour batches \(near) vs random \(far)")
+        }
+        let again = try UpdateTrainer(retriever: model, documents: docs, config: c)
+        for t in stride(from: trainer.totalSteps, through: 1, by: -1) {  // backwards: no reliance on the epoch cache
+            XCTAssertEqual(again.batchDocuments(step: t), trainer.batchDocuments(step: t))
+        }
+        // Saved after step 3 and resumed: the same losses as an uninterrupted run.
+        while !trainer.isFinished { trainer.runStep() }
+        let b = try UpdateTrainer(retriever: model, documents: docs, config: c)
+        for _ in 0..<3 { b.runStep() }
+        let dir = try temporaryFolder().path
+        try b.saveState(folder: dir)
+        XCTAssertThrowsError(try UpdateTrainer.resume(folder: dir, retriever: model, documents: docs, config: r)) {
+            XCTAssertTrue("\($0)".contains("other settings"), "\($0)")
+        }
+        let resumed = try XCTUnwrap(try UpdateTrainer.resume(folder: dir, retriever: model, documents: docs, config: c))
+        while !resumed.isFinished { resumed.runStep() }
+        XCTAssertEqual(resumed.losses, trainer.losses)
+        XCTAssertTrue(resumed.parameters.toArray() == trainer.parameters.toArray())
+    }
+
     /// Same settings ⇒ bit-identical parameters; a run saved after step 2 and resumed equals an
     /// uninterrupted run bit for bit; the base retriever is never changed.
     func testDeterministicAndResumable() throws {

@@ -64,7 +64,7 @@ public enum SimulationReport {
         \(config.scoring.maxLength) tokens) in the index of all documents so far, threshold = mean known score; kNN and
         Mahalanobis fit on half of the known documents (S1's and those the model was updated on), threshold = mean
         score of the other half. An update = \(config.update.epochs) epoch(s) of unsupervised InfoNCE (random 10–50% crop
-        → document, in-batch negatives, τ \(config.update.temperature), lr \(config.update.learningRate), batch \(config.update.batchSize), \(config.update.batching.rawValue) batches)
+        → \(config.update.positive == .document ? "document" : "document without the crop"), in-batch negatives, τ \(config.update.temperature), lr \(config.update.learningRate), batch \(config.update.batchSize), \(config.update.batching.rawValue) batches)
         on the new session's documents. ✓ = updated at that session.
 
 

@@ -33,12 +33,31 @@ public struct UpdateConfig: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     /// How the documents of an epoch are grouped into batches (`.random`: the authors' shuffle).
     public var batching: UpdateBatching = .random
+    /// What a query crop is paired with (`.document`: the whole document, the authors' task).
+    public var positive: UpdatePositive = .document
     /// AdamW's β₁, β₂ and ε (PyTorch's defaults).
     public var beta1: Double = 0.9
     public var beta2: Double = 0.999
     public var epsilon: Double = 1e-8
 
     public init() {}
+
+    /// Decodes saved settings; keys missing from the JSON (settings added after it was written)
+    /// take their defaults, which is what the run that wrote it used.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func get<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
+        }
+        self.init()
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps)
+        try get(.epochs, &epochs); try get(.batchSize, &batchSize); try get(.learningRate, &learningRate)
+        try get(.warmupFraction, &warmupFraction); try get(.weightDecay, &weightDecay)
+        try get(.maxGradNorm, &maxGradNorm); try get(.temperature, &temperature)
+        try get(.cropMin, &cropMin); try get(.cropMax, &cropMax); try get(.maxLength, &maxLength)
+        try get(.seed, &seed); try get(.batching, &batching); try get(.positive, &positive)
+        try get(.beta1, &beta1); try get(.beta2, &beta2); try get(.epsilon, &epsilon)
+    }
 
     /// Throws `.invalidInput` naming the first setting that cannot be used.
     public func validate() throws {
@@ -79,6 +98,17 @@ public enum UpdateBatching: String, Codable, Sendable, CaseIterable {
     /// those run out). The crop must then pick its document out of similar ones: hard in-batch
     /// negatives at no extra encoding cost. The batches are then taken in a seeded order.
     case neighbours
+}
+
+/// The positive a query crop is trained to find.
+public enum UpdatePositive: String, Codable, Sendable, CaseIterable {
+    /// The whole document, crop included (the authors' task).
+    case document
+    /// The document with the crop cut out — the inverse cloze task (Lee et al., 2019): the query's
+    /// own tokens are absent from its positive, so matching rare strings the two share (dates,
+    /// numbers, addresses) cannot solve the task; what the crop says about the rest of the text
+    /// must. A crop of the whole document keeps the whole document as its positive.
+    case rest
 }
 
 /// One finished step, as reported to the progress callback.
@@ -284,7 +314,11 @@ public final class UpdateTrainer {
             let length = min(c.count, max(1, Int(Double(c.count) * r)))
             let start = Int(rng.next() % UInt64(c.count - length + 1))
             queries.append([cls] + c[start ..< start + length] + [sep])
-            full.append([cls] + c + [sep])
+            if config.positive == .rest && length < c.count {
+                full.append([cls] + c[..<start] + c[(start + length)...] + [sep])
+            } else {
+                full.append([cls] + c + [sep])
+            }
         }
         return queries + full
     }

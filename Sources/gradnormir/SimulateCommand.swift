@@ -45,6 +45,8 @@ struct Simulate: ParsableCommand {
     @Option(name: .long, help: "Batch size of the updates (in-batch negatives).") var batchSize: Int = 16
     @Option(help: "Batches of the updates: random (the authors' shuffle) or neighbours (hard in-batch negatives).")
     var batching: UpdateBatching = .random
+    @Option(help: "Positive of the updates' query crops: document (the authors') or rest (inverse cloze).")
+    var positive: UpdatePositive = .document
     @Option(help: "Seed of every draw.") var seed: UInt64 = 0
     @Flag(help: "Discard the results already in --out and start from S1.") var restart = false
 
@@ -89,6 +91,7 @@ struct Simulate: ParsableCommand {
         if let lr { c.update.learningRate = lr }
         c.update.batchSize = batchSize
         c.update.batching = batching
+        c.update.positive = positive
         c.seed = seed
         c.scoring.seed = seed
         try c.validate()

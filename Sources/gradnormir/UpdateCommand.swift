@@ -4,6 +4,7 @@ import GradNormIR
 import TransformerLite
 
 extension UpdateBatching: ExpressibleByArgument {}
+extension UpdatePositive: ExpressibleByArgument {}
 
 struct Update: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,6 +40,8 @@ struct Update: ParsableCommand {
     @Option(name: .long, help: "Largest share of a document's tokens in its query crop (default 0.5).") var cropMax: Double?
     @Option(help: "Batches: random (a seeded shuffle, the authors' recipe; default) or neighbours (near neighbours together: hard in-batch negatives).")
     var batching: UpdateBatching?
+    @Option(help: "Positive of a query crop: document (the whole document, the authors' task; default) or rest (the document with the crop cut out: the inverse cloze task).")
+    var positive: UpdatePositive?
     @Option(name: .long, help: "Save the resume state every N steps (default 20).") var saveEvery: Int = 20
     @Flag(help: "Discard a saved state or finished update in OUT and start over.") var restart = false
     @Option(name: .long, help: "What to do with a bad corpus line: fail (default) or skip (and count).")
@@ -60,6 +63,7 @@ struct Update: ParsableCommand {
         if let cropMin { c.cropMin = cropMin }
         if let cropMax { c.cropMax = cropMax }
         if let batching { c.batching = batching }
+        if let positive { c.positive = positive }
         do { try c.validate() } catch let GradNormIRError.invalidInput(reason) {
             throw GradNormIRError.invalidInput("update: " + reason)
         }

@@ -119,6 +119,7 @@ final class UpdateCommandTests: XCTestCase {
         let badBatching = try CLITests.run(["update", "--corpus", corpus, "--out", out, "--batching", "clusters"])
         XCTAssertEqual(badBatching.status, 64)
         XCTAssertTrue(badBatching.stderr.contains("clusters"), badBatching.stderr)
+        XCTAssertEqual(try CLITests.run(["update", "--corpus", corpus, "--out", out, "--positive", "crop"]).status, 64)
     }
 
     /// A finished update in OUT is not overwritten by a run with other settings unless --restart.

@@ -195,6 +195,62 @@ final class UpdateTrainerTests: XCTestCase {
         }
     }
 
+    /// `.rest` (inverse cloze): the positive is the document with exactly the query's crop cut
+    /// out; a crop of the whole document keeps the whole document. Same crops as `.document`.
+    func testRestPositiveIsTheDocumentWithoutTheCrop() throws {
+        let model = try SharedModel.retriever()
+        let docs = try smallCorpus() + ["tiny"]
+        var c = smallConfig()
+        c.steps = nil
+        c.positive = .rest
+        let rest = try UpdateTrainer(retriever: model, documents: docs, config: c)
+        c.positive = .document
+        let whole = try UpdateTrainer(retriever: model, documents: docs, config: c)
+        let cls = try XCTUnwrap(model.tokenizer.id(of: "[CLS]")), sep = try XCTUnwrap(model.tokenizer.id(of: "[SEP]"))
+        var cut = 0, kept = 0
+        for t in 1...rest.totalSteps {
+            let seqs = rest.batchSequences(step: t), plain = whole.batchSequences(step: t), ds = rest.batchDocuments(step: t)
+            let b = ds.count
+            XCTAssertEqual(Array(seqs[..<b]), Array(plain[..<b]), "the queries do not depend on the positive")
+            for (slot, d) in ds.enumerated() {
+                let content = rest.contents[d], crop = Array(seqs[slot].dropFirst().dropLast())
+                let positive = seqs[b + slot]
+                XCTAssertEqual(positive.first, cls); XCTAssertEqual(positive.last, sep)
+                if crop.count == content.count {
+                    XCTAssertEqual(positive, [cls] + content + [sep]); kept += 1
+                    continue
+                }
+                let body = Array(positive.dropFirst().dropLast())
+                XCTAssertEqual(body.count, content.count - crop.count)
+                // Some cut point puts the crop back to give the document.
+                let restored = (0...body.count).contains { i in Array(body[..<i]) + crop + Array(body[i...]) == content }
+                XCTAssertTrue(restored, "step \(t): positive is not the document minus its crop")
+                cut += 1
+            }
+        }
+        XCTAssertGreaterThan(cut, 0)
+        XCTAssertGreaterThan(kept, 0, "the one-token document's crop is the whole document")
+        // It trains: a step's loss differs from the whole-document positive's.
+        XCTAssertNotEqual(rest.runStep().loss, whole.runStep().loss)
+    }
+
+    /// Settings saved before a field existed decode with that field's default; every field round-trips.
+    func testConfigDecodingFillsSettingsAddedLater() throws {
+        var c = UpdateConfig()
+        c.steps = 9; c.learningRate = 3e-5; c.batching = .neighbours; c.positive = .rest; c.seed = 4
+        let data = try JSONEncoder().encode(c)
+        XCTAssertEqual(try JSONDecoder().decode(UpdateConfig.self, from: data), c)
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        object["batching"] = nil
+        object["positive"] = nil
+        let old = try JSONDecoder().decode(UpdateConfig.self, from: JSONSerialization.data(withJSONObject: object))
+        var expected = c
+        expected.batching = .random
+        expected.positive = .document
+        XCTAssertEqual(old, expected)
+        XCTAssertThrowsError(try JSONDecoder().decode(UpdateConfig.self, from: Data(#"{"positive": "crop"}"#.utf8)))
+    }
+
     func testNeighbourBatchesPlaceEveryDocumentOnceAndKeepClustersTogether() {
         // Two clusters of four (0–3, 4–7) whose neighbour lists name their own cluster first.
         let neighbours = (0..<8).map { d -> [Int] in

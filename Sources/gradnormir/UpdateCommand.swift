@@ -10,14 +10,14 @@ struct Update: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune the retriever on a corpus without labels and save the updated model.",
         discussion: """
-            The unsupervised update of METHOD.md: each step takes a batch of documents, uses a random \\
-            contiguous crop of 10–50% of each document's tokens as its query and the whole document as its \\
-            positive, the batch's other documents as negatives (InfoNCE, cosine, temperature τ), clips the \\
-            gradient's global norm and takes one AdamW step (linear warm-up and decay). No dropout; position \\
-            embeddings are trained. OUT receives a Hugging Face / sentence-transformers model folder \\
-            (model.safetensors, config and tokenizer files) and update.json (the summary). The state \\
-            (parameters, AdamW moments, step) is saved to OUT/.update-state/ every --save-every steps: rerun the \\
-            same command after an interruption to resume; the result equals an uninterrupted run's, bit for bit \\
+            The unsupervised update of METHOD.md: each step takes a batch of documents, uses a random \
+            contiguous crop of 10–50% of each document's tokens as its query and the whole document as its \
+            positive, the batch's other documents as negatives (InfoNCE, cosine, temperature τ), clips the \
+            gradient's global norm and takes one AdamW step (linear warm-up and decay). No dropout; position \
+            embeddings are trained. --positive rest and --batching neighbours change the task (see their help). OUT receives a Hugging Face / sentence-transformers model folder \
+            (model.safetensors, config and tokenizer files) and update.json (the summary). The state \
+            (parameters, AdamW moments, step) is saved to OUT/.update-state/ every --save-every steps: rerun the \
+            same command after an interruption to resume; the result equals an uninterrupted run's, bit for bit \
             (same --threads). A rerun with other settings, corpus or model is refused (--restart starts over).
             """)
 

@@ -46,6 +46,18 @@ final class CLITests: XCTestCase {
         try s.split(separator: "\n").map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
     }
 
+    /// Every command's help prints, and its discussion reads as prose: no stray line-continuation
+    /// backslashes from the source.
+    func testEveryHelpPrintsWithoutStrayBackslashes() throws {
+        for command in ["tokenize", "embed", "gradnorm", "score", "calibrate", "detect", "evaluate", "recall",
+                        "update", "simulate"] {
+            let r = try run([command, "--help"])
+            XCTAssertEqual(r.status, 0, "\(command): \(r.stderr)")
+            XCTAssertTrue(r.stdout.contains("USAGE: gradnormir \(command)"), "\(command): \(r.stdout)")
+            XCTAssertFalse(r.stdout.contains("\\"), "\(command) --help shows a backslash: \(r.stdout)")
+        }
+    }
+
     func testTokenizeArguments() throws {
         let r = try run(["tokenize", "hello world", "The quick brown fox jumps over the lazy dog."])
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -82,16 +82,11 @@ public enum Evaluation {
     /// the same maximum length (e.g. by a `CorpusIndex`), so they are not computed again.
     public static func groundTruth(dataset: BEIRDataset, retriever: Retriever, k: Int, maxLength: Int? = nil,
                                    documentEmbeddings: [[Float]]? = nil) throws -> (recall: DocumentRecall, embeddings: [[Float]]) {
-        guard k >= 1 else { throw GradNormIRError.invalidInput("--k must be at least 1") }
-        let m = try retriever.validatedMaxLength(maxLength)
-        if let e = documentEmbeddings, e.count != dataset.corpus.count {
-            throw GradNormIRError.invalidInput("\(e.count) document embeddings for a corpus of \(dataset.corpus.count)")
-        }
-        let embeddings = try documentEmbeddings ?? retriever.searchEmbeddings(dataset.corpus.map(\.fullText), maxLength: m)
-        let run = try retrieve(dataset: dataset, retriever: retriever, k: k, maxLength: m, documentEmbeddings: embeddings)
+        let run = try retrieve(dataset: dataset, retriever: retriever, k: k, maxLength: maxLength,
+                               documentEmbeddings: documentEmbeddings)
         let recall = try Metrics.perDocumentRecall(rankings: run.rankings, qrels: run.qrels,
                                                    documentCount: dataset.corpus.count, k: k)
-        return (recall, embeddings)
+        return (recall, run.embeddings)
     }
 
     /// Recall@k of each query of the dataset that has a relevant document (and passes `include`):
@@ -99,27 +94,30 @@ public enum Evaluation {
     /// documents with a relevant query, by cosine). The per-query view `RecallComparison` pairs.
     public static func queryRecall(dataset: BEIRDataset, retriever: Retriever, k: Int, maxLength: Int? = nil,
                                    include: (Query) -> Bool = { _ in true }) throws -> QueryRecall {
-        guard k >= 1 else { throw GradNormIRError.invalidInput("--k must be at least 1") }
-        let m = try retriever.validatedMaxLength(maxLength)
-        let embeddings = try retriever.searchEmbeddings(dataset.corpus.map(\.fullText), maxLength: m)
-        let run = try retrieve(dataset: dataset, retriever: retriever, k: k, maxLength: m,
-                               documentEmbeddings: embeddings, include: include)
+        let run = try retrieve(dataset: dataset, retriever: retriever, k: k, maxLength: maxLength,
+                               documentEmbeddings: nil, include: include)
         guard !run.queries.isEmpty else {
             throw GradNormIRError.invalidInput("\(dataset.folder): no query with a relevant document is selected")
         }
         let recall = run.queries.indices.map { qi -> Double in
             let relevant = run.qrels[qi]!
-            let hits = Set(run.rankings[qi].prefix(k)).intersection(relevant).count
-            return Double(hits) / Double(relevant.count)
+            return Double(relevant.intersection(run.rankings[qi]).count) / Double(relevant.count)
         }
         return QueryRecall(ids: run.queries.map(\.id), recall: recall, k: k)
     }
 
     /// Every selected query with a relevant document retrieves its top k from the documents that
-    /// have a relevant query. Rankings and qrels are in corpus indices, queries in the order kept.
-    private static func retrieve(dataset: BEIRDataset, retriever: Retriever, k: Int, maxLength m: Int,
-                                 documentEmbeddings embeddings: [[Float]], include: (Query) -> Bool = { _ in true })
-        throws -> (queries: [Query], rankings: [[Int]], qrels: [Int: Set<Int>]) {
+    /// have a relevant query. Rankings and qrels are in corpus indices, queries in the order kept;
+    /// `embeddings` are the corpus's search embeddings (`documentEmbeddings` when given).
+    private static func retrieve(dataset: BEIRDataset, retriever: Retriever, k: Int, maxLength: Int?,
+                                 documentEmbeddings: [[Float]]?, include: (Query) -> Bool = { _ in true })
+        throws -> (queries: [Query], rankings: [[Int]], qrels: [Int: Set<Int>], embeddings: [[Float]]) {
+        guard k >= 1 else { throw GradNormIRError.invalidInput("--k must be at least 1") }
+        let m = try retriever.validatedMaxLength(maxLength)
+        if let e = documentEmbeddings, e.count != dataset.corpus.count {
+            throw GradNormIRError.invalidInput("\(e.count) document embeddings for a corpus of \(dataset.corpus.count)")
+        }
+        let embeddings = try documentEmbeddings ?? retriever.searchEmbeddings(dataset.corpus.map(\.fullText), maxLength: m)
         let pool = dataset.corpus.indices.filter { !dataset.relevantQueries(of: dataset.corpus[$0].id).isEmpty }
         guard !pool.isEmpty else {
             throw GradNormIRError.invalidInput("\(dataset.folder): no document has a relevant query in \(dataset.qrelsPath)")
@@ -130,10 +128,10 @@ public enum Evaluation {
         for (qi, q) in queries.enumerated() {
             qrels[qi] = Set(dataset.relevantDocuments(of: q.id).compactMap { dataset.documentIndex[$0] })
         }
-        guard !queries.isEmpty else { return (queries, [], qrels) }
+        guard !queries.isEmpty else { return (queries, [], qrels, embeddings) }
         let qEmb = try retriever.searchEmbeddings(queries.map(\.text), maxLength: m)
         let rankings = index.search(qEmb, k: k).map { $0.map { pool[$0.index] } }
-        return (queries, rankings, qrels)
+        return (queries, rankings, qrels, embeddings)
     }
 
     /// Evaluates GradNormIR scores (by document id; nil = unscored) and the embedding baselines

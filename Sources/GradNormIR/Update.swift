@@ -247,14 +247,14 @@ public final class UpdateTrainer {
             // so a resumed run plans the same batches.
             let e = retriever.searchEmbeddings(ids: contents.map { [cls] + $0 + [sep] })
             let index = VectorIndex(dimension: layout.config.hiddenSize, vectors: e)
-            let depth = min(contents.count - 1, 4 * config.batchSize)
-            neighbourLists = depth < 1 ? [] : index.search(selfNeighboursOf: Array(contents.indices), k: depth).map { $0.map(\.index) }
+            let depth = min(contents.count - 1, 4 * config.batchSize)  // ≥ 1: there are at least two documents
+            neighbourLists = index.search(selfNeighboursOf: Array(contents.indices), k: depth).map { $0.map(\.index) }
         }
     }
 
     /// Each document's nearest others (by the starting model), nearest first; only for `.neighbours`.
     private var neighbourLists: [[Int]] = []
-    /// The batches of the epoch planned last (epoch, batches): planning is per epoch, steps reuse it.
+    /// The batches of the epoch planned last: an epoch is planned once, its steps reuse the plan.
     private var plannedEpoch: (epoch: Int, batches: [[Int]])?
 
     public var isFinished: Bool { step >= totalSteps }
@@ -264,20 +264,21 @@ public final class UpdateTrainer {
         let n = contents.count, b = config.batchSize
         let perEpoch = (n + b - 1) / b
         let epoch = (t - 1) / perEpoch, k = (t - 1) % perEpoch
-        var rng = SplitMix64(seed: mix(config.seed, 0x5348_5546_464C_4521, UInt64(epoch)))
-        var perm = Array(0..<n)
-        seededShuffle(&perm, rng: &rng)
-        switch config.batching {
-        case .random:
-            return Array(perm[(k * b) ..< min((k + 1) * b, n)])
-        case .neighbours:
-            if plannedEpoch?.epoch != epoch {
-                var batches = Self.neighbourBatches(order: perm, neighbours: neighbourLists, batchSize: b)
+        if plannedEpoch?.epoch != epoch {
+            var rng = SplitMix64(seed: mix(config.seed, 0x5348_5546_464C_4521, UInt64(epoch)))
+            var perm = Array(0..<n)
+            seededShuffle(&perm, rng: &rng)
+            var batches: [[Int]]
+            switch config.batching {
+            case .random:
+                batches = stride(from: 0, to: n, by: b).map { Array(perm[$0 ..< min($0 + b, n)]) }
+            case .neighbours:
+                batches = Self.neighbourBatches(order: perm, neighbours: neighbourLists, batchSize: b)
                 seededShuffle(&batches, rng: &rng)
-                plannedEpoch = (epoch, batches)
             }
-            return plannedEpoch!.batches[k]
+            plannedEpoch = (epoch, batches)
         }
+        return plannedEpoch!.batches[k]
     }
 
     /// Greedy neighbour batches (see `UpdateBatching.neighbours`): every document exactly once,

@@ -153,6 +153,19 @@ final class UpdateTrainerTests: XCTestCase {
         return c
     }
 
+    /// `smallConfig()` planned by epochs instead of a fixed step count.
+    func epochConfig(_ epochs: Int) -> UpdateConfig {
+        var c = smallConfig()
+        c.steps = nil
+        c.epochs = epochs
+        return c
+    }
+
+    /// The tokenizer's [CLS] and [SEP] ids.
+    func specialIds(_ model: Retriever) throws -> (cls: Int, sep: Int) {
+        (try XCTUnwrap(model.tokenizer.id(of: "[CLS]")), try XCTUnwrap(model.tokenizer.id(of: "[SEP]")))
+    }
+
     func temporaryFolder() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("update-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -163,9 +176,7 @@ final class UpdateTrainerTests: XCTestCase {
     func testBatchPlanCoversEveryDocumentOncePerEpochWithValidCrops() throws {
         let model = try SharedModel.retriever()
         let docs = try smallCorpus()
-        var c = smallConfig()
-        c.steps = nil
-        c.epochs = 2
+        let c = epochConfig(2)
         let trainer = try UpdateTrainer(retriever: model, documents: docs, config: c)
         let n = trainer.contents.count, perEpoch = (n + 3) / 4
         XCTAssertEqual(trainer.totalSteps, 2 * perEpoch)
@@ -176,7 +187,7 @@ final class UpdateTrainerTests: XCTestCase {
         }
         XCTAssertNotEqual((1...perEpoch).flatMap { trainer.batchDocuments(step: $0) },
                           (1...perEpoch).flatMap { trainer.batchDocuments(step: perEpoch + $0) }, "reshuffled per epoch")
-        let cls = try XCTUnwrap(model.tokenizer.id(of: "[CLS]")), sep = try XCTUnwrap(model.tokenizer.id(of: "[SEP]"))
+        let (cls, sep) = try specialIds(model)
         for t in 1...trainer.totalSteps {
             let seqs = trainer.batchSequences(step: t), docsOfStep = trainer.batchDocuments(step: t)
             XCTAssertEqual(seqs.count, 2 * docsOfStep.count)
@@ -200,13 +211,12 @@ final class UpdateTrainerTests: XCTestCase {
     func testRestPositiveIsTheDocumentWithoutTheCrop() throws {
         let model = try SharedModel.retriever()
         let docs = try smallCorpus() + ["tiny"]
-        var c = smallConfig()
-        c.steps = nil
+        var c = epochConfig(1)
         c.positive = .rest
         let rest = try UpdateTrainer(retriever: model, documents: docs, config: c)
         c.positive = .document
         let whole = try UpdateTrainer(retriever: model, documents: docs, config: c)
-        let cls = try XCTUnwrap(model.tokenizer.id(of: "[CLS]")), sep = try XCTUnwrap(model.tokenizer.id(of: "[SEP]"))
+        let (cls, sep) = try specialIds(model)
         var cut = 0, kept = 0
         for t in 1...rest.totalSteps {
             let seqs = rest.batchSequences(step: t), plain = whole.batchSequences(step: t), ds = rest.batchDocuments(step: t)
@@ -273,9 +283,7 @@ final class UpdateTrainerTests: XCTestCase {
     func testNeighbourBatchingGroupsSimilarDocumentsAndIsResumable() throws {
         let model = try SharedModel.retriever()
         let docs = try smallCorpus()
-        var c = smallConfig()
-        c.steps = nil
-        c.epochs = 2
+        var c = epochConfig(2)
         c.batching = .neighbours
         let trainer = try UpdateTrainer(retriever: model, documents: docs, config: c)
         var r = c
@@ -283,7 +291,7 @@ final class UpdateTrainerTests: XCTestCase {
         let random = try UpdateTrainer(retriever: model, documents: docs, config: r)
         let n = trainer.contents.count, perEpoch = (n + 3) / 4
         XCTAssertEqual(trainer.totalSteps, random.totalSteps)
-        let cls = try XCTUnwrap(model.tokenizer.id(of: "[CLS]")), sep = try XCTUnwrap(model.tokenizer.id(of: "[SEP]"))
+        let (cls, sep) = try specialIds(model)
         let emb = model.searchEmbeddings(ids: trainer.contents.map { [cls] + $0 + [sep] })
         func meanPairCosine(_ t: UpdateTrainer, epoch: Int) -> Double {
             var sum = 0.0, pairs = 0

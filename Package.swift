@@ -23,17 +23,22 @@ let package = Package(
             name: "GradNormIR",
             dependencies: ["TransformerLite"],
             path: "Sources/GradNormIR"),
+        // Option types and errors the two programs share (not a product).
+        .target(
+            name: "CommandLineSupport",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/CommandLineSupport"),
         .executableTarget(
             name: "gradnormir",
             dependencies: [
-                "GradNormIR",
+                "GradNormIR", "TransformerLite", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/gradnormir"),
         .executableTarget(
             name: "bench",
             dependencies: [
-                "GradNormIR", "TransformerLite",
+                "GradNormIR", "TransformerLite", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/bench"),

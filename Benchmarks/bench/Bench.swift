@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import CommandLineSupport
 import GradNormIR
 import TransformerLite
 
@@ -11,8 +12,9 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Model folder (default: $GRADNORMIR_MODEL or models/all-MiniLM-L6-v2).")
     var model: String?
-    @Option(help: "Comma-separated BLAS thread counts to measure.")
-    var threads: String = "1,2"
+    @Option(help: "Comma-separated BLAS thread counts to measure.",
+            transform: CommaList.parser { "'\($0)' is not a positive integer" })
+    var threads = CommaList([1, 2])
     @Option(help: "Timed repetitions per figure (the median is reported).")
     var reps: Int = 7
     @Flag(help: "Smoke check: 3 repetitions, fewer record shapes, no PyTorch, a small accuracy run (under 3 minutes).")
@@ -21,46 +23,52 @@ struct Bench: ParsableCommand {
     var full = false
     @Option(help: "Folder of the BEIR-style corpora and the reference (default data/corpora, data/corpora-full with --full).")
     var data: String?
-    @Option(help: "Retriever configurations of the accuracy section, comma-separated CHECKPOINT:VARIANT keys (checkpoints L6, L3; variant base or modifiers joined by '+': cls, mean, p<dropout>, tau<τ>, pos<n>, len<n>; e.g. L6:base,L6:cls+tau0.1), or 'default' (the size's list) or 'all' (both checkpoints × base, cls, p0.1, tau0.1, pos8, len64 — len128 with --full).")
-    var configs: String?
-    @Option(help: "Comma-separated corpora of the accuracy section (default: the size's list).")
-    var corpora: String?
+    @Option(help: "Retriever configurations of the accuracy section, comma-separated CHECKPOINT:VARIANT keys (checkpoints L6, L3; variant base or modifiers joined by '+': cls, mean, p<dropout>, tau<τ>, pos<n>, len<n>; e.g. L6:base,L6:cls+tau0.1), or 'default' (the size's list) or 'all' (both checkpoints × base, cls, p0.1, tau0.1, pos8, len64 — len128 with --full).",
+            transform: CommaList.parser { "'\($0)' is not a configuration key" })
+    var configs: CommaList<String>?
+    @Option(help: "Comma-separated corpora of the accuracy section (default: the size's list).",
+            transform: CommaList.parser { "'\($0)' is not a corpus name" })
+    var corpora: CommaList<String>?
     @Option(help: "Documents scored per corpus in the accuracy section (default: the size's: 3 quick, 10 default, 40 full).")
     var documents: Int?
     @Option(help: "Reference documents scored for each threshold (default: the size's: 6 quick, 20 default, 60 full).")
     var referenceDocuments: Int?
     @Option(help: "Second candidate retriever (skipped when absent).")
     var secondModel: String = "models/paraphrase-MiniLM-L3-v2"
-    @Option(help: "Comma-separated sections to run: forward, record, accuracy, simulate (the record section reuses the forward section's roofline when both run; simulate — the evolving-corpus replay of `gradnormir simulate`, under 20 minutes — runs only when named).")
-    var sections: String = "forward,record,accuracy"
+    @Option(help: "Comma-separated sections to run: forward, record, accuracy, simulate (the record section reuses the forward section's roofline when both run; simulate — the evolving-corpus replay of `gradnormir simulate`, under 20 minutes — runs only when named).",
+            transform: CommaList.parser { "unknown section '\($0)' (known: \(Section.allCases.map(\.rawValue).joined(separator: ", ")))" })
+    var sections = CommaList<Section>([.forward, .record, .accuracy])
     @Flag(help: "Skip the PyTorch comparison even when torch is importable.")
     var noTorch = false
     @Option(help: "Folder for the JSON results.")
     var out: String = "results"
 
-    func run() throws {
-        let threadCounts = try threads.split(separator: ",").map { s -> Int in
-            guard let t = Int(s.trimmingCharacters(in: .whitespaces)), t >= 1 else {
-                throw ValidationError("--threads: '\(s)' is not a positive integer")
-            }
-            return t
-        }
-        let reps = quick ? 3 : max(1, self.reps)
+    /// The bench's sections.
+    enum Section: String, CaseIterable, ExpressibleByArgument { case forward, record, accuracy, simulate }
+
+    func validate() throws {
+        guard threads.values.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--threads: thread counts must be positive") }
         guard !(quick && full) else { throw ValidationError("--quick and --full exclude each other") }
-        let dataDir = data ?? (full ? "data/corpora-full" : "data/corpora")
-        let wanted = Set(sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-        let known: Set<String> = ["forward", "record", "accuracy", "simulate"]
-        guard wanted.isSubset(of: known), !wanted.isEmpty else {
-            throw ValidationError("--sections: unknown section(s) \(wanted.subtracting(known).sorted().joined(separator: ", ")) (known: forward, record, accuracy, simulate)")
-        }
+        if let n = documents, n < 1 { throw ValidationError("--documents must be at least 1") }
+        if let n = referenceDocuments, n < 1 { throw ValidationError("--reference-documents must be at least 1") }
         // Fail before the timed sections when the accuracy section's corpora are missing.
-        if wanted.contains("accuracy"),
+        if sections.values.contains(.accuracy),
            !FileManager.default.fileExists(atPath: (dataDir as NSString).appendingPathComponent("reference/corpus.jsonl")) {
             throw ValidationError(full && data == nil
                 ? "--full needs the large corpora in data/corpora-full: run `make corpora-full` first (about 2,500 documents per corpus where the Debian sources allow)"
                 : "no corpora in \(dataDir): run `make setup` (or `make corpora`) first")
         }
-        let folder = model ?? Retriever.defaultModelFolder()
+    }
+
+    /// The corpora folder: `--data`, else the size's default.
+    var dataDir: String { data ?? (full ? "data/corpora-full" : "data/corpora") }
+
+    func run() throws {
+        let threadCounts = threads.values
+        let reps = quick ? 3 : max(1, self.reps)
+        let wanted = Set(sections.values)
+        let folder = model ?? Retriever.defaultModelFolder(override: ProcessInfo.processInfo.environment["GRADNORMIR_MODEL"],
+                                                           programPath: CommandLine.arguments.first)
         let retriever: Retriever
         do { retriever = try Retriever.load(folder: folder) } catch let e as GradNormIRError {
             throw ValidationError("cannot load the model: \(e.description)")
@@ -80,25 +88,25 @@ struct Bench: ParsableCommand {
             "model": folder, "blas_core": BLAS.coreName, "blas_config": BLAS.config, "reps": reps,
         ]
         // Peak memory first: getrusage(RUSAGE_CHILDREN) reports the largest child so far.
-        if wanted.contains("record"), let mb = peakMemoryOfRecord512(model: folder) {
+        if wanted.contains(.record), let mb = peakMemoryOfRecord512(model: folder) {
             print("Peak resident memory of `gradnormir gradnorm` on one record of 6 × 512 tokens (model load included): \(fmt(mb)) MB")
             print("")
             results["peak_rss_mb_record_6x512"] = mb
         }
         let forward = ForwardBench(retriever: retriever, reps: reps)
         var roofline: [Int: Double] = [:]
-        if wanted.contains("forward") {
+        if wanted.contains(.forward) {
             let (fwd, roofs) = forward.run(threadCounts: threadCounts)
             results["forward"] = fwd
             roofline = roofs
         }
-        if wanted.contains("record") {
+        if wanted.contains(.record) {
             // --quick skips PyTorch (its run alone takes minutes).
             let record = RecordBench(retriever: retriever, reps: reps, quick: quick, forward: forward,
                                      torch: !noTorch && !quick)
             results["record"] = record.run(threadCounts: threadCounts, roofline: roofline)
         }
-        if wanted.contains("accuracy") {
+        if wanted.contains(.accuracy) {
             BLAS.setThreads(threadCounts.max() ?? 1)
             var candidates = [AccuracyBench.Candidate(short: "L6", name: "all-MiniLM-L6-v2", folder: folder)]
             if FileManager.default.fileExists(atPath: (secondModel as NSString).appendingPathComponent("model.safetensors")) {
@@ -107,25 +115,22 @@ struct Bench: ParsableCommand {
                 note("bench: \(secondModel) not found: the accuracy section compares one checkpoint only")
             }
             var size = AccuracyBench.size(quick: quick, full: full)
-            if let n = documents { guard n >= 1 else { throw ValidationError("--documents must be at least 1") }; size.documents = n }
-            if let n = referenceDocuments {
-                guard n >= 1 else { throw ValidationError("--reference-documents must be at least 1") }
-                size.referenceDocuments = n
-            }
+            if let n = documents { size.documents = n }
+            if let n = referenceDocuments { size.referenceDocuments = n }
             let acc = AccuracyBench(candidates: candidates, size: size, dataDir: dataDir,
-                                    configSpec: configs, corporaSpec: corpora)
+                                    configKeys: configs?.values, corporaList: corpora?.values)
             do {
-                let r = try acc.run(plotFolder: (out as NSString).appendingPathComponent("plots"))
-                results["accuracy"] = r
+                let (markdown, json) = try acc.run().render(plotFolder: (out as NSString).appendingPathComponent("plots"))
+                print(markdown)
+                results["accuracy"] = json
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                try (r["markdown"] as? String ?? "").write(toFile: (out as NSString).appendingPathComponent("accuracy.md"),
-                                                           atomically: true, encoding: .utf8)
+                try markdown.write(toFile: (out as NSString).appendingPathComponent("accuracy.md"), atomically: true, encoding: .utf8)
             } catch let e as GradNormIRError {
                 throw ValidationError("accuracy section: \(e.description)")
             }
         }
 
-        if wanted.contains("simulate") {
+        if wanted.contains(.simulate) {
             BLAS.setThreads(threadCounts.max() ?? 1)
             do {
                 results["simulate"] = try SimulateBench.run(model: retriever, dataDir: dataDir, quick: quick, out: out)

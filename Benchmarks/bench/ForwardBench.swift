@@ -53,8 +53,8 @@ struct ForwardBench {
     func run(threadCounts: [Int]) -> (json: [[String: Any]], roofline: [Int: Double]) {
         var json: [[String: Any]] = []
         var roofs: [Int: Double] = [:]
-        var roofTable = Table(["threads", "tokens N"] + shapes(tokens: tokensPerBatch).map { "\($0.0) GFLOP/s" } + ["roofline GFLOP/s"])
-        var fwdTable = Table(["threads", "T", "batch", "ms/batch", "seq/s", "tokens/s", "GFLOP/s", "% of roofline"])
+        var roofTable = MarkdownTable(["threads", "tokens N"] + shapes(tokens: tokensPerBatch).map { "\($0.0) GFLOP/s" } + ["roofline GFLOP/s"])
+        var fwdTable = MarkdownTable(["threads", "T", "batch", "ms/batch", "seq/s", "tokens/s", "GFLOP/s", "% of roofline"])
         let vocab = config.vocabSize
         let enc = retriever.makeEncoder()
         for threads in threadCounts {

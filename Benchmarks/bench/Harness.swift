@@ -25,23 +25,5 @@ func median(_ xs: [Double]) -> Double {
 /// Formats a number with a fixed count of decimals.
 func fmt(_ x: Double, _ decimals: Int = 1) -> String { String(format: "%.\(decimals)f", x) }
 
-/// A Markdown table printed to standard output.
-struct Table {
-    let headers: [String]
-    var rows: [[String]] = []
-    init(_ headers: [String]) { self.headers = headers }
-    mutating func add(_ row: [String]) { rows.append(row) }
-    func render() -> String {
-        var w = headers.map(\.count)
-        for r in rows { for (i, c) in r.enumerated() { w[i] = max(w[i], c.count) } }
-        func line(_ cells: [String]) -> String {
-            "| " + cells.enumerated().map { $0.element.padding(toLength: w[$0.offset], withPad: " ", startingAt: 0) }
-                .joined(separator: " | ") + " |"
-        }
-        return ([line(headers), "|" + w.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|"]
-                + rows.map(line)).joined(separator: "\n")
-    }
-}
-
 /// Progress and notes go to standard error, tables to standard output.
 func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }

@@ -108,7 +108,7 @@ struct RecordBench {
             }
         }
         let torch = torchResults(threadCounts: threadCounts)
-        var table = Table(["threads", "record (tokens per sequence)", "real tokens", "ms/record", "records/s", "GFLOP/s",
+        var table = MarkdownTable(["threads", "record (tokens per sequence)", "real tokens", "ms/record", "records/s", "GFLOP/s",
                            "% of roofline", "PyTorch ms/record", "speed-up vs PyTorch", "grad norm", "PyTorch grad norm"])
         for r in rows {
             let roof = roofline[r.threads]

@@ -17,20 +17,26 @@ enum SimulateBench {
         return c
     }
 
+    /// Runs every strategy from S1 (any earlier output in `out/simulate` is discarded) and returns
+    /// the section's part of bench.json.
     static func run(model: Retriever, dataDir: String, quick: Bool, out: String) throws -> [String: Any] {
         let c = config(quick: quick)
         let folder = (out as NSString).appendingPathComponent("simulate")
         let start = Date()
-        let (results, markdown) = try SimulationReport.runAndWrite(model: model, config: c, strategies: UpdateStrategy.allCases,
-                                                                   data: dataDir, out: folder, restart: true, log: note)
+        let simulation = try EvolvingCorpusSimulation(base: model, datasets: try EvolvingCorpusSimulation.loadDomains(folder: dataDir, config: c),
+                                                      config: c, log: note)
+        let output = try SimulationOutput(folder: folder, simulation: simulation, model: model.checkpoint.folder, data: dataDir,
+                                          strategies: UpdateStrategy.allCases, startOver: true)
+        note("simulate: " + simulation.planSummary)
+        let results = try simulation.run(strategies: UpdateStrategy.allCases) { try output.append($0) }
+        let markdown = try output.writeReports()
         let seconds = Date().timeIntervalSince(start)
         print("")
         print(markdown)
         print("Simulation: \(results.count) sessions in \(fmt(seconds / 60, 1)) min on \(BLAS.engineThreads) threads; "
               + "sessions.jsonl, simulate.json, simulate.md and simulate.svg in \(folder)")
-        // The report runAndWrite has just written (sessions plan included), not a second encoding.
         let json = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("simulate.json"))))
+            with: SimulationReport.json(results, config: c, sessions: simulation.sessions, model: model.checkpoint.folder))
         return ["seconds": seconds, "folder": folder, "report": json]
     }
 }

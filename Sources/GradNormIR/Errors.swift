@@ -16,6 +16,12 @@ public enum GradNormIRError: Error, CustomStringConvertible, Equatable, Sendable
     /// A well-formed line whose content cannot be used (empty or duplicate record, bad TSV
     /// column, unknown id, …); line is 1-based.
     case badRecord(path: String, line: Int, reason: String)
+    /// A setting outside its valid range. `name` is the property of the settings type
+    /// (`maxLength` of `ScoringConfig`, say); a command line names its own option instead.
+    case invalidSetting(name: String, reason: String)
+    /// An output to resume holds the work of another run (other settings or inputs), or lines
+    /// that are not this run's; nothing in it was changed.
+    case resumeMismatch(path: String, reason: String)
     /// Anything else the user passed that cannot be used (empty document, bad option value, …).
     case invalidInput(String)
 
@@ -35,6 +41,10 @@ public enum GradNormIRError: Error, CustomStringConvertible, Equatable, Sendable
             return "\(path): \(reason)"
         case .badRecord(let path, let line, let reason):
             return "\(path):\(line): \(reason)"
+        case .invalidSetting(let name, let reason):
+            return "\(name) \(reason)"
+        case .resumeMismatch(let path, let reason):
+            return "\(path): \(reason)"
         case .invalidInput(let reason):
             return reason
         }

@@ -28,9 +28,6 @@ public enum BLAS {
     /// The number of cores OpenBLAS would use by default on this machine (before any setting).
     static let defaultThreads: Int = Int(openblas_get_num_threads())
 
-    /// The number of threads OpenBLAS itself will use for one call.
-    public static var libraryThreads: Int { Int(openblas_get_num_threads()) }
-
     /// The kernel family OpenBLAS selected for this CPU (e.g. "Cooperlake"), for reports.
     public static var coreName: String {
         guard let p = openblas_get_corename() else { return "unknown" }
@@ -72,8 +69,8 @@ public enum BLAS {
     }
 }
 
-// Cholesky in two steps, so the Mahalanobis baseline factors its covariance once at fit and
-// solves for every batch of documents later.
+// Cholesky in two steps, so that a covariance is factored once and then solved against any
+// number of right-hand sides.
 extension BLAS {
     /// Factors symmetric positive-definite `A` (n×n, row-major) in place as `A = L·Lᵀ` (LAPACK
     /// dpotrf, lower triangle read and overwritten by `L`; the strict upper triangle is left as

@@ -34,7 +34,4 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
         self.pooling = pooling
         self.normalize = normalize
     }
-
-    /// Size of one attention head.
-    public var headSize: Int { hiddenSize / numHeads }
 }

@@ -1,8 +1,7 @@
 /// Element-wise dropout with an explicit, seeded Bernoulli mask.
 ///
 /// Each element is kept with probability 1 − p. `rescale` selects the inverted variant
-/// (kept elements × 1/(1−p), PyTorch's `nn.Dropout`) or the plain one the GradNormIR authors apply
-/// to the document query's last-layer states (kept elements unchanged, METHOD.md step 2).
+/// (kept elements × 1/(1−p), PyTorch's `nn.Dropout`) or the plain one (kept elements unchanged).
 public enum Dropout {
     /// Draws the mask (1 = kept, 0 = dropped) for `count` elements from `rng`.
     public static func makeMask(_ mask: UnsafeMutablePointer<UInt8>, count: Int, p: Float,

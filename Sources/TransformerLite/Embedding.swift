@@ -21,7 +21,7 @@ public enum Embedding {
 
     /// Accumulates `dOut` (n, C) into the rows of the word-embedding gradient that the tokens
     /// use (the gradient stays sparse: other rows are untouched), into token type 0, and — unless
-    /// `dWpe` is nil (frozen, as the GradNormIR authors do) — into the position rows.
+    /// `dWpe` is nil (frozen) — into the position rows.
     public static func backward(
         dWte: UnsafeMutablePointer<Float>, dWpe: UnsafeMutablePointer<Float>?, dWtt: UnsafeMutablePointer<Float>?,
         dOut: UnsafePointer<Float>, ids: UnsafePointer<Int32>, positions: UnsafePointer<Int32>,

@@ -131,9 +131,6 @@ public final class Encoder {
         self.parameters = parameters
     }
 
-    /// Bytes held by the activation workspace (it grows to the largest batch seen).
-    public var workspaceBytes: Int { workspace.count * MemoryLayout<Float>.stride }
-
     /// Encodes token-id sequences (each already with its special tokens, 1 ≤ length ≤ max
     /// positions, every id < vocabulary size) and returns one embedding per sequence: pooled,
     /// and L2-normalised when the config says so.
@@ -159,8 +156,8 @@ public final class Encoder {
 
     /// Like `forward(_:saveForBackward:)`, but the first `k` sequences are not recomputed when
     /// the previous forward (also with `saveForBackward`) began with exactly the same sequences and
-    /// the workspace kept its place: their saved activations and embeddings are reused. GradNormIR
-    /// uses it for the document query, shared by all the document's records. Falls back to a full
+    /// the workspace kept its place: their saved activations and embeddings are reused — e.g. a
+    /// query sequence shared by several batches that differ only after it. Falls back to a full
     /// forward whenever reuse is not possible, so the result is always the full forward's.
     /// After a reusing forward, `withLastHiddenStates` is valid only for the recomputed rows.
     /// - Returns: the number of sequences actually reused (0 or k).

@@ -58,12 +58,11 @@ public final class FlatBuffer: @unchecked Sendable {
         try body(UnsafeMutableBufferPointer(start: base, count: count))
     }
 
-    /// Global L2 norm of the elements in `range` (all by default), accumulated in Double.
+    /// Global L2 norm of the elements in `range` (all by default), accumulated in Double
+    /// (`VectorMath.sumOfSquares`).
     public func l2Norm(_ range: Range<Int>? = nil) -> Double {
         let r = range ?? 0..<count
         precondition(r.lowerBound >= 0 && r.upperBound <= count)
-        var s = 0.0
-        for i in r { let v = Double(base[i]); s += v * v }
-        return s.squareRoot()
+        return VectorMath.sumOfSquares(base + r.lowerBound, count: r.count).squareRoot()
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The contrastive loss of one GradNormIR record (METHOD.md step 4): the query embedding e₀ against
+/// The contrastive loss of one record (query, positive, negatives): the query embedding e₀ against
 /// candidates e₁ (the positive) and e₂…e_m (negatives), with cosine similarity and temperature τ:
 ///
 ///   z_j = cos(e₀, e_j)/τ,   L = −log softmax(z)₁ = logsumexp(z) − z₁.
@@ -49,7 +49,7 @@ public enum InfoNCE {
 }
 
 extension InfoNCE {
-    /// In-batch contrastive loss of an unsupervised update step (METHOD.md §"Update strategies"):
+    /// In-batch contrastive loss (each query against every positive of the batch):
     /// rows 0..<B of `e` are queries q_i, rows B..<2B their positives p_i; every other positive in
     /// the batch is a negative. With cosine similarity and temperature τ,
     ///

@@ -37,8 +37,8 @@ public struct LayerOffsets: Sendable, Equatable {
 }
 
 /// The size table that carves one flat parameter buffer (and its same-shaped gradient buffer)
-/// into the tensors of a BERT encoder (STYLE.md §3). The pooler is not part of it: GradNormIR
-/// never uses it.
+/// into the tensors of a BERT encoder (STYLE.md §3). The pooler is not part of it: the
+/// encoder's output is the pooled last layer, never the pooler's.
 public struct ParameterLayout: Sendable, Equatable {
     public let config: EncoderConfig
     public let tensors: [TensorSlot]

@@ -73,6 +73,8 @@ final class SimulateCommandTests: XCTestCase {
     func testBadArgumentsGiveOneLineErrors() throws {
         let cases: [([String], String)] = [
             (["--strategies", "zero-shot,often"], "unknown strategy 'often'"),
+            (["--strategies", "naive, naive"], "'naive' is given twice"),
+            (["--strategies", " , "], "no value given"),
             (["--gamma", "2"], "--gamma"),
             (["--sessions", "1"], "--sessions"),
             (["--arrival-sessions", "2,x"], "'x' is not a number"),

@@ -46,13 +46,13 @@ final class ScoringTests: XCTestCase {
         config.exclusionDepth = 4
         config.candidateDepth = 12
         let corpus = try CorpusIndex(documents: docs.map(\.fullText), retriever: model, config: config)
-        let enc = model.makeEncoder()
+        let queries = RecordGradient(retriever: model)
         var checkedRecords = 0
         for d in 0..<docs.count {
-            let pos = corpus.positives(of: d, encoder: enc)
+            let pos = corpus.positives(of: d, records: queries)
             XCTAssertEqual(pos.count, 3)
             XCTAssertFalse(pos.contains(d), "the document is never its own positive")
-            XCTAssertEqual(pos, corpus.positives(of: d, encoder: enc), "same seed, same positives")
+            XCTAssertEqual(pos, corpus.positives(of: d, records: queries), "same seed, same positives")
             let excluded = Set(corpus.neighbours[d].prefix(4)).union([d])
             for r in corpus.records(of: d, positives: pos) {
                 checkedRecords += 1
@@ -72,7 +72,7 @@ final class ScoringTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(checkedRecords, docs.count, "the sampling checks ran on records")
         // With dropout p = 0.02 the positives are (nearly always) the plain nearest neighbours.
         let plain = corpus.neighbours[0].prefix(3)
-        XCTAssertEqual(Set(corpus.positives(of: 0, encoder: enc)).intersection(plain).count >= 2, true)
+        XCTAssertEqual(Set(corpus.positives(of: 0, records: queries)).intersection(plain).count >= 2, true)
     }
 
     func testReusedIndexEqualsAFreshOne() throws {
@@ -82,15 +82,15 @@ final class ScoringTests: XCTestCase {
         a.exclusionDepth = 4; a.candidateDepth = 12
         b.exclusionDepth = 6; b.candidateDepth = 8; b.positives = 5; b.temperature = 0.1
         let base = try CorpusIndex(documents: texts, retriever: model, config: a)
-        let enc = model.makeEncoder()
+        let queries = RecordGradient(retriever: model)
         for (cfg, deeper) in [(b, false), ({ var c = a; c.candidateDepth = 20; return c }(), true)] {
             let reused = try CorpusIndex(reusing: base, config: cfg)
             let fresh = try CorpusIndex(documents: texts, retriever: model, config: cfg)
             XCTAssertEqual(reused.neighbours, fresh.neighbours, deeper ? "searched again when deeper" : "a prefix when shallower")
-            XCTAssertEqual(reused.ids, fresh.ids)
+            XCTAssertEqual(reused.tokenIds, fresh.tokenIds)
             for d in [0, 7] {
-                let pos = reused.positives(of: d, encoder: enc)
-                XCTAssertEqual(pos, fresh.positives(of: d, encoder: enc))
+                let pos = reused.positives(of: d, records: queries)
+                XCTAssertEqual(pos, fresh.positives(of: d, records: queries))
                 XCTAssertEqual(reused.records(of: d, positives: pos), fresh.records(of: d, positives: pos))
             }
         }
@@ -115,9 +115,9 @@ final class ScoringTests: XCTestCase {
         c.dropout = 0
         for r in [model, cls] {
             let corpus = try CorpusIndex(documents: docs.map(\.fullText), retriever: r, config: c)
-            let enc = r.makeEncoder()
+            let queries = RecordGradient(retriever: r)
             for d in [0, 3, 11] {
-                XCTAssertEqual(corpus.positives(of: d, encoder: enc), Array(corpus.neighbours[d].prefix(c.positives)),
+                XCTAssertEqual(corpus.positives(of: d, records: queries), Array(corpus.neighbours[d].prefix(c.positives)),
                                "\(r.config.pooling) pooling, document \(d)")
             }
         }
@@ -130,8 +130,8 @@ final class ScoringTests: XCTestCase {
         off.skipFirstNegative = false
         let a = try CorpusIndex(documents: docs.map(\.fullText), retriever: model, config: on)
         let b = try CorpusIndex(documents: docs.map(\.fullText), retriever: model, config: off)
-        let enc = model.makeEncoder()
-        let pos = a.positives(of: 5, encoder: enc)
+        let queries = RecordGradient(retriever: model)
+        let pos = a.positives(of: 5, records: queries)
         let ra = a.records(of: 5, positives: pos), rb = b.records(of: 5, positives: pos)
         XCTAssertFalse(ra.isEmpty)
         XCTAssertNotEqual(ra, rb)
@@ -145,12 +145,12 @@ final class ScoringTests: XCTestCase {
         let s = scorer.score(document: 0, id: docs[0].id)
         let norm = try XCTUnwrap(s.gradNorm)
         // Recompute by hand from the records.
-        let enc = model.makeEncoder()
-        let plans = corpus.records(of: 0, positives: corpus.positives(of: 0, encoder: enc))
+        let queries = RecordGradient(retriever: model)
+        let plans = corpus.records(of: 0, positives: corpus.positives(of: 0, records: queries))
         XCTAssertEqual(s.records, plans.count)
         let rg = RecordGradient(retriever: model)
         let manual = plans.map { p in
-            rg.compute(query: corpus.ids[0], positive: corpus.ids[p.positive], negatives: p.negatives.map { corpus.ids[$0] },
+            rg.compute(query: corpus.tokenIds[0], positive: corpus.tokenIds[p.positive], negatives: p.negatives.map { corpus.tokenIds[$0] },
                        temperature: config.temperature).gradNorm
         }.reduce(0, +) / Double(plans.count)
         XCTAssertEqual(norm, manual, accuracy: 1e-12 * manual)
@@ -184,5 +184,12 @@ final class ScoringTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8).filter { $0 == "\n" }.count, 1)
         XCTAssertThrowsError(try ScoreFile(path: path, expectedIds: ["a", "b", "c"], meta: "{\"x\": 2}"))
         XCTAssertThrowsError(try ScoreFile(path: path, expectedIds: ["z", "b"], meta: "{\"x\": 1}"))
+    }
+}
+
+extension CorpusIndex {
+    /// Document d's positives, its query encoded by `records` (as `GradNormScorer` does).
+    func positives(of d: Int, records: RecordGradient) -> [Int] {
+        positives(of: d, query: records.encodeQuery(tokenIds[d]), pooling: records.layout.config.pooling)
     }
 }

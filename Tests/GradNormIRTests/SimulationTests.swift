@@ -105,12 +105,6 @@ final class SimulationTests: XCTestCase {
         c = config()
         c.sessions = 1
         XCTAssertThrowsError(try c.validate())
-        XCTAssertEqual(try UpdateStrategy.parseList(" naive, gradnormir "), [.naive, .gradnormir])
-        for bad in ["zero-shot,sometimes", "naive,naive", " , "] {
-            XCTAssertThrowsError(try UpdateStrategy.parseList(bad), bad) { e in
-                XCTAssertTrue("\(e)".contains("--strategies"), "\(e)")
-            }
-        }
     }
 
     /// Exhausted domains shrink sessions instead of repeating documents; a session left with no

@@ -1,0 +1,182 @@
+import Foundation
+import TransformerLite
+
+/// Fine-tuning state: a copy of the parameters, AdamW's moments, the step count, and a
+/// deterministic batch plan, so that a run stopped after any step and resumed from its saved state
+/// ends with the same parameters, bit for bit, as an uninterrupted run (same engine thread count).
+///
+/// Step t (1-based) uses epoch e = (t − 1) / S and batch k = (t − 1) mod S of that epoch, with
+/// S = ⌈N / B⌉: the documents perm_e[kB ..< min((k+1)B, N)] of a permutation seeded by (seed, e)
+/// (the last batch of an epoch may be smaller; a batch of one has zero loss and only decays the
+/// weights). Each document's query crop is drawn from a generator seeded by (seed, t, slot), so
+/// nothing random is carried from one step to the next.
+///
+/// A step: one `PackedBatch` of 2B sequences (B crops, then their B documents); forward without
+/// dropout (the engine has no training-mode dropout: an update is deterministic); in-batch InfoNCE;
+/// the gradient buffer (the parameters' size) zeroed, then the backward with position embeddings
+/// trained; global-norm clipping; AdamW with the linear warm-up/decay rate of step t.
+public final class UpdateTrainer {
+    public let config: UpdateConfig
+    public let layout: ParameterLayout
+    /// The parameters being trained (a copy of the retriever's).
+    public let parameters: FlatBuffer
+    public let optimizer: AdamW
+    public let schedule: LearningRateSchedule
+    public let totalSteps: Int
+    /// Content token ids (no [CLS]/[SEP]) of the usable documents, truncated to maxLength − 2.
+    public let contents: [[Int]]
+    public let documentCount: Int
+    /// Fingerprints of the documents and of the starting parameters (FNV-1a 64, hex).
+    public let corpusFingerprint: String
+    public let modelFingerprint: String
+    public var step: Int { optimizer.stepCount }
+    public private(set) var losses: [Double] = []
+    public private(set) var tokens = 0
+    public private(set) var seconds = 0.0
+
+    private let encoder: Encoder
+    private let grads: FlatBuffer
+    let cls: Int, sep: Int
+    private var dEmbeddings: [Float] = []
+
+    /// A fresh update of `retriever` on `documents`. Throws `.invalidInput` for bad settings or
+    /// fewer than two usable documents.
+    public convenience init(retriever: Retriever, documents: [String], config: UpdateConfig) throws {
+        try self.init(retriever: retriever, documents: documents, config: config, state: nil)
+    }
+
+    init(retriever: Retriever, documents: [String], config: UpdateConfig, state: SavedState?) throws {
+        try config.validate()
+        let m = try retriever.validatedMaxLength(config.maxLength)
+        let tok = retriever.tokenizer
+        let contents = documents.map { text -> [Int] in
+            let ids = tok.encode(text, maxLength: m)
+            return ids.count >= 2 ? Array(ids[1 ..< ids.count - 1]) : []
+        }.filter { !$0.isEmpty }
+        guard contents.count >= 2 else {
+            throw GradNormIRError.invalidInput("an update needs at least two non-empty documents (got \(contents.count) of \(documents.count))")
+        }
+        guard let cls = tok.id(of: "[CLS]"), let sep = tok.id(of: "[SEP]") else {
+            throw GradNormIRError.tokenizer(path: retriever.checkpoint.vocabFile, reason: "vocabulary lacks [CLS] or [SEP]")
+        }
+        self.cls = cls
+        self.sep = sep
+        self.config = config
+        self.layout = retriever.checkpoint.layout
+        self.contents = contents
+        self.documentCount = documents.count
+        let perEpoch = (contents.count + config.batchSize - 1) / config.batchSize
+        self.totalSteps = config.steps ?? config.epochs * perEpoch
+        self.schedule = LearningRateSchedule(
+            peak: config.learningRate,
+            warmupSteps: Int((config.warmupFraction * Double(totalSteps)).rounded(.up)),
+            totalSteps: totalSteps)
+        self.corpusFingerprint = Fingerprint.of(texts: documents)
+        self.modelFingerprint = Fingerprint.of(retriever.checkpoint.parameters)
+        if let s = state {
+            self.parameters = s.parameters
+            self.optimizer = AdamW(config: config.adamW, m: s.m, v: s.v, stepCount: s.meta.step)
+            self.losses = s.meta.losses
+            self.tokens = s.meta.tokens
+            self.seconds = s.meta.seconds
+        } else {
+            let p = FlatBuffer(count: layout.count)
+            retriever.checkpoint.parameters.withUnsafeBufferPointer { src in
+                p.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: src) }
+            }
+            self.parameters = p
+            self.optimizer = AdamW(count: layout.count, config: config.adamW)
+        }
+        self.encoder = Encoder(layout: layout, parameters: parameters)
+        self.grads = FlatBuffer(count: layout.count)
+        if config.batching == .neighbours {
+            // Neighbours by the starting model (its search embeddings of the truncated documents),
+            // so a resumed run plans the same batches.
+            let e = retriever.searchEmbeddings(ids: contents.map { [cls] + $0 + [sep] })
+            let index = VectorIndex(dimension: layout.config.hiddenSize, vectors: e)
+            let depth = min(contents.count - 1, 4 * config.batchSize)  // ≥ 1: there are at least two documents
+            neighbourLists = index.search(selfNeighboursOf: Array(contents.indices), k: depth).map { $0.map(\.index) }
+        }
+    }
+
+    /// Each document's nearest others (by the starting model), nearest first; only for `.neighbours`.
+    var neighbourLists: [[Int]] = []
+    /// The batches of the epoch planned last: an epoch is planned once, its steps reuse the plan.
+    var plannedEpoch: (epoch: Int, batches: [[Int]])?
+
+    public var isFinished: Bool { step >= totalSteps }
+
+    /// Takes the next step and returns its figures. Precondition: not finished.
+    @discardableResult
+    public func runStep() -> UpdateProgress {
+        precondition(!isFinished, "UpdateTrainer.runStep: all steps are done")
+        return runStep(sequences: batchSequences(step: step + 1))
+    }
+
+    /// Takes the next step on a batch given by the caller instead of the planned one: 2B token-id
+    /// sequences with their special tokens, B queries then their B positives (for parity tests
+    /// and custom batches; a resumed run replays only planned batches).
+    @discardableResult
+    public func runStep(sequences: [[Int]]) -> UpdateProgress {
+        precondition(sequences.count >= 2 && sequences.count % 2 == 0, "UpdateTrainer.runStep: 2B sequences expected")
+        let started = Date()
+        let t = step + 1
+        let B = sequences.count / 2, C = layout.config.hiddenSize
+        let batch = PackedBatch(sequences)
+        encoder.forward(batch, saveForBackward: true)
+        if dEmbeddings.count < 2 * B * C { dEmbeddings = [Float](repeating: 0, count: 2 * B * C) }
+        let loss = encoder.withOutput { out in
+            dEmbeddings.withUnsafeMutableBufferPointer { d in
+                InfoNCE.inBatch(embeddings: out.baseAddress!, pairs: B, dim: C, temperature: config.temperature,
+                                dEmbeddings: d.baseAddress!)
+            }
+        }
+        grads.zero()
+        dEmbeddings.withUnsafeBufferPointer { d in
+            encoder.backward(dOutput: d.baseAddress!, into: grads, freezePositions: false)
+        }
+        let norm = GradientClipping.clipGlobalNorm(grads, maxNorm: config.maxGradNorm)
+        let lr = schedule.rate(step: t)
+        optimizer.step(parameters: parameters, gradients: grads, learningRate: lr)
+        losses.append(loss)
+        tokens += batch.tokenCount
+        seconds += Date().timeIntervalSince(started)
+        return UpdateProgress(step: t, totalSteps: totalSteps, loss: loss, gradNorm: norm, learningRate: lr,
+                              documents: B, tokens: batch.tokenCount)
+    }
+
+    public func summary() -> UpdateSummary {
+        let s = losses.count
+        let w = max(1, min(20, (s + 9) / 10))
+        func mean(_ a: ArraySlice<Double>) -> Double { a.isEmpty ? .nan : a.reduce(0, +) / Double(a.count) }
+        return UpdateSummary(
+            steps: s, totalSteps: totalSteps, documents: documentCount, usedDocuments: contents.count,
+            epochs: Double(s * config.batchSize) / Double(contents.count),
+            meanLossFirst: mean(losses.prefix(w)), meanLossLast: mean(losses.suffix(w)), lossWindow: w,
+            losses: losses, seconds: seconds, tokens: tokens,
+            tokensPerSecond: seconds > 0 ? Double(tokens) / seconds : 0, config: config,
+            threads: BLAS.engineThreads, corpusFingerprint: corpusFingerprint, modelFingerprint: modelFingerprint)
+    }
+
+    /// A retriever over the trained parameters (shared, not copied: do not step the trainer while
+    /// using it), with the base retriever's tokenizer and settings.
+    public func retriever(base: Retriever) throws -> Retriever {
+        try Retriever(checkpoint: base.checkpoint.replacingParameters(parameters), tokenizer: base.tokenizer)
+    }
+}
+
+/// The unsupervised update as one call.
+public enum UnsupervisedUpdate {
+    /// Fine-tunes a copy of the retriever's parameters on `documents` (texts); the given retriever
+    /// is untouched. Returns a retriever over the new parameters (same tokenizer and settings) and
+    /// what the update did. `progress` is called after every step.
+    public static func run(retriever: Retriever, documents: [String], config: UpdateConfig,
+                           progress: ((UpdateProgress) -> Void)? = nil) throws -> (Retriever, UpdateSummary) {
+        let trainer = try UpdateTrainer(retriever: retriever, documents: documents, config: config)
+        while !trainer.isFinished {
+            let p = trainer.runStep()
+            progress?(p)
+        }
+        return (try trainer.retriever(base: retriever), trainer.summary())
+    }
+}

@@ -157,8 +157,12 @@ public final class Encoder {
     /// Like `forward(_:saveForBackward:)`, but the first `k` sequences are not recomputed when
     /// the previous forward (also with `saveForBackward`) began with exactly the same sequences and
     /// the workspace kept its place: their saved activations and embeddings are reused — e.g. a
-    /// query sequence shared by several batches that differ only after it. Falls back to a full
-    /// forward whenever reuse is not possible, so the result is always the full forward's.
+    /// query sequence shared by several batches that differ only after it. When reuse is not
+    /// possible, the first `k` sequences are computed on their own and then the rest, so the
+    /// matrix products have the same shapes either way and the result does not depend on whether
+    /// reuse happened. (A single product over all rows could differ in the last bits: some BLAS
+    /// kernels — OpenBLAS's Haswell and Zen sgemm — round a row differently depending on the
+    /// number of rows in the product and on its place among them.)
     /// After a reusing forward, `withLastHiddenStates` is valid only for the recomputed rows.
     /// - Returns: the number of sequences actually reused (0 or k).
     @discardableResult
@@ -185,46 +189,55 @@ public final class Encoder {
         batch = b
         backwardReady = saveForBackward
         savedForBackward = saveForBackward
-        let r0 = reused == 0 ? 0 : b.spans[reused].start   // first recomputed row
-        let m = n - r0                                      // recomputed rows
-        let spans = Array(b.spans[reused...])
         let w = parameters.base
         let x = workspace.base
         let e = layout.embeddings
         let scratch = UnsafeMutableBufferPointer(start: x + a.attnScratch, count: a.attnScratchCount)
-        /// Row r0 of a (·, width) buffer at offset `o`.
-        func rows(_ o: Int, _ width: Int) -> UnsafeMutablePointer<Float> { x + o + r0 * width }
-        b.ids.withUnsafeBufferPointer { ids in
-            b.positions.withUnsafeBufferPointer { pos in
-                Embedding.forward(out: rows(a.embSum, C), ids: ids.baseAddress! + r0, positions: pos.baseAddress! + r0,
-                                  wte: w + e.word, wpe: w + e.position, wtt: w + e.tokenType, tokens: m, dim: C)
+        /// Computes the rows of `spans` (consecutive sequences of the batch): embeddings, then
+        /// every layer.
+        func computeRows(of spans: [SequenceSpan]) {
+            let r0 = spans[0].start                                        // first row
+            let m = spans.last!.start + spans.last!.length - r0            // rows
+            /// Row r0 of a (·, width) buffer at offset `o`.
+            func rows(_ o: Int, _ width: Int) -> UnsafeMutablePointer<Float> { x + o + r0 * width }
+            b.ids.withUnsafeBufferPointer { ids in
+                b.positions.withUnsafeBufferPointer { pos in
+                    Embedding.forward(out: rows(a.embSum, C), ids: ids.baseAddress! + r0, positions: pos.baseAddress! + r0,
+                                      wte: w + e.word, wpe: w + e.position, wtt: w + e.tokenType, tokens: m, dim: C)
+                }
+            }
+            var hin = a.hidB  // layer 0's input; layer l writes hiddenOut(l) (hidA, hidB, hidA, …)
+            layerNorm(out: rows(hin, C), mean: rows(a.embMean, 1), rstd: rows(a.embRstd, 1), input: rows(a.embSum, C),
+                      weight: w + e.lnWeight, bias: w + e.lnBias, rows: m)
+            for l in 0..<L {
+                let p = layout.layers[l], s = a.layer(l)
+                let hout = a.hiddenOut(l)
+                // Self-attention block: qkv = h·Wqkvᵀ + b; ctx = attention; res1 = h + ctx·Woᵀ + bo.
+                Linear.forward(y: rows(s.qkv, 3 * C), x: rows(hin, C), weight: w + p.qkvWeight, bias: w + p.qkvBias,
+                               rows: m, inDim: C, outDim: 3 * C)
+                Attention.forward(ctx: x + a.ctx, qkv: x + s.qkv, spans: spans, dim: C, heads: H, scratch: scratch)
+                Linear.forward(y: rows(s.res1, C), x: rows(a.ctx, C), weight: w + p.attnOutWeight, bias: w + p.attnOutBias,
+                               rows: m, inDim: C, outDim: C)
+                addInPlace(rows(s.res1, C), rows(hin, C), count: m * C)
+                layerNorm(out: rows(a.h1, C), mean: rows(s.ln1Mean, 1), rstd: rows(s.ln1Rstd, 1), input: rows(s.res1, C),
+                          weight: w + p.ln1Weight, bias: w + p.ln1Bias, rows: m)
+                // Feed-forward block: res2 = h1 + gelu(h1·W1ᵀ + b1)·W2ᵀ + b2.
+                Linear.forward(y: rows(s.ffnPre, I), x: rows(a.h1, C), weight: w + p.ffnInWeight, bias: w + p.ffnInBias,
+                               rows: m, inDim: C, outDim: I)
+                gelu(out: rows(a.ffnAct, I), input: rows(s.ffnPre, I), count: m * I)
+                Linear.forward(y: rows(s.res2, C), x: rows(a.ffnAct, I), weight: w + p.ffnOutWeight, bias: w + p.ffnOutBias,
+                               rows: m, inDim: I, outDim: C)
+                addInPlace(rows(s.res2, C), rows(a.h1, C), count: m * C)
+                layerNorm(out: rows(hout, C), mean: rows(s.ln2Mean, 1), rstd: rows(s.ln2Rstd, 1), input: rows(s.res2, C),
+                          weight: w + p.ln2Weight, bias: w + p.ln2Bias, rows: m)
+                hin = hout
             }
         }
-        var hin = a.hidB  // layer 0's input; layer l writes hiddenOut(l) (hidA, hidB, hidA, …)
-        layerNorm(out: rows(hin, C), mean: rows(a.embMean, 1), rstd: rows(a.embRstd, 1), input: rows(a.embSum, C),
-                  weight: w + e.lnWeight, bias: w + e.lnBias, rows: m)
-        for l in 0..<L {
-            let p = layout.layers[l], s = a.layer(l)
-            let hout = a.hiddenOut(l)
-            // Self-attention block: qkv = h·Wqkvᵀ + b; ctx = attention; res1 = h + ctx·Woᵀ + bo.
-            Linear.forward(y: rows(s.qkv, 3 * C), x: rows(hin, C), weight: w + p.qkvWeight, bias: w + p.qkvBias,
-                           rows: m, inDim: C, outDim: 3 * C)
-            Attention.forward(ctx: x + a.ctx, qkv: x + s.qkv, spans: spans, dim: C, heads: H, scratch: scratch)
-            Linear.forward(y: rows(s.res1, C), x: rows(a.ctx, C), weight: w + p.attnOutWeight, bias: w + p.attnOutBias,
-                           rows: m, inDim: C, outDim: C)
-            addInPlace(rows(s.res1, C), rows(hin, C), count: m * C)
-            layerNorm(out: rows(a.h1, C), mean: rows(s.ln1Mean, 1), rstd: rows(s.ln1Rstd, 1), input: rows(s.res1, C),
-                      weight: w + p.ln1Weight, bias: w + p.ln1Bias, rows: m)
-            // Feed-forward block: res2 = h1 + gelu(h1·W1ᵀ + b1)·W2ᵀ + b2.
-            Linear.forward(y: rows(s.ffnPre, I), x: rows(a.h1, C), weight: w + p.ffnInWeight, bias: w + p.ffnInBias,
-                           rows: m, inDim: C, outDim: I)
-            gelu(out: rows(a.ffnAct, I), input: rows(s.ffnPre, I), count: m * I)
-            Linear.forward(y: rows(s.res2, C), x: rows(a.ffnAct, I), weight: w + p.ffnOutWeight, bias: w + p.ffnOutBias,
-                           rows: m, inDim: I, outDim: C)
-            addInPlace(rows(s.res2, C), rows(a.h1, C), count: m * C)
-            layerNorm(out: rows(hout, C), mean: rows(s.ln2Mean, 1), rstd: rows(s.ln2Rstd, 1), input: rows(s.res2, C),
-                      weight: w + p.ln2Weight, bias: w + p.ln2Bias, rows: m)
-            hin = hout
+        if reused == 0 && k > 0 {
+            computeRows(of: Array(b.spans[..<k]))
+            computeRows(of: Array(b.spans[k...]))
+        } else {
+            computeRows(of: Array(b.spans[reused...]))
         }
         lastHidden = L == 0 ? a.hidB : a.hiddenOut(L - 1)
         pool(from: x + lastHidden, firstSequence: reused)

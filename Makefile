@@ -3,7 +3,7 @@
 # data/corpora/, see scripts/setup.sh).
 SWIFT ?= swift
 
-.PHONY: setup corpora corpora-full build test bench bench-full pipeline clean
+.PHONY: setup corpora corpora-full debdesc build test bench bench-full pipeline clean
 
 setup:
 	bash scripts/setup.sh
@@ -11,6 +11,12 @@ setup:
 # Only the BEIR-style corpora from Debian packages (idempotent; see scripts/README.md).
 corpora:
 	python3 scripts/build_corpora.py
+
+# Only the corpora of Debian package descriptions, data/corpora/debdesc/ (one per archive section
+# + all/) and data/corpora/debdesc-lang/ (the same descriptions in 8 languages), parsed from apt's
+# index files; --update fetches apt's description files first when they are missing (root or sudo).
+debdesc:
+	python3 scripts/build_debdesc.py --update
 
 # Larger corpora for `bench --full` (the paper's regime: large index, few scored documents):
 # 2,500 documents per corpus where the Debian sources allow (foldoc, vera, wordnet; jargon 2,219,

@@ -2,7 +2,8 @@
 # Set-up for a fresh Debian 12 machine: the BLAS/LAPACK libraries the package links against,
 # the default model (all-MiniLM-L6-v2) that the tests and the bench read, a second model
 # (paraphrase-MiniLM-L3-v2, converted from ONNX by scripts/convert_onnx_minilm.py), and the
-# BEIR-style corpora built from Debian packages (data/corpora/, by scripts/build_corpora.py).
+# BEIR-style corpora built from Debian packages (data/corpora/, by scripts/build_corpora.py) and
+# from Debian's package descriptions (data/corpora/debdesc*/, by scripts/build_debdesc.py).
 #
 # Idempotent: every step checks first and does nothing when its result is already there, so a
 # second run takes well under a second. Every step runs on every call (none ends the script).
@@ -11,7 +12,9 @@
 #   GRADNORMIR_MODELS_DIR  folder that receives all-MiniLM-L6-v2/ and the download cache .cache/
 #                          (default: <package root>/models, which is git-ignored)
 #   GRADNORMIR_SKIP_APT=1  do not check or install the Debian packages
-#   GRADNORMIR_SKIP_CORPORA=1  do not build data/corpora/
+#   GRADNORMIR_SKIP_CORPORA=1  do not build data/corpora/ (neither step 3 nor step 4)
+#   GRADNORMIR_SKIP_DEBDESC=1  do not build data/corpora/debdesc*/ (step 4) nor fetch apt's
+#                          description files for it
 #   GRADNORMIR_SKIP_SECOND_MODEL=1  do not convert the second model (paraphrase-MiniLM-L3-v2)
 set -euo pipefail
 
@@ -130,4 +133,48 @@ if [[ "${GRADNORMIR_SKIP_CORPORA:-0}" == "1" ]]; then
 else
     command -v python3 >/dev/null 2>&1 || die "python3 is needed to build the corpora"
     python3 "$ROOT/scripts/build_corpora.py" || die "building the corpora failed (see above)"
+fi
+
+# --- 4. Corpora of Debian package descriptions (topics and languages) -------------------------
+# scripts/build_debdesc.py parses apt's own index files (Packages, i18n/Translation-LANG) into
+# data/corpora/debdesc/ and data/corpora/debdesc-lang/; idempotent itself (manifests matching
+# the list files and settings: one line). apt fetches no description files here, so when a
+# needed Translation file is missing (`--apt-languages` prints the Acquire::Languages value to
+# use, nothing otherwise) this step runs `apt-get update` with those languages (root or sudo).
+if [[ "${GRADNORMIR_SKIP_CORPORA:-0}" == "1" ]]; then
+    say "debdesc: skipped (GRADNORMIR_SKIP_CORPORA=1)"
+elif [[ "${GRADNORMIR_SKIP_DEBDESC:-0}" == "1" ]]; then
+    say "debdesc: skipped (GRADNORMIR_SKIP_DEBDESC=1)"
+else
+    command -v python3 >/dev/null 2>&1 || die "python3 is needed to build the debdesc corpora"
+    langs="$(python3 "$ROOT/scripts/build_debdesc.py" --apt-languages)" ||
+        die "cannot check apt's description files (see above)"
+    if [[ -n "$langs" ]]; then
+        if [[ "${GRADNORMIR_SKIP_APT:-0}" == "1" ]]; then
+            die "apt's description files are missing and GRADNORMIR_SKIP_APT=1 forbids fetching" \
+                "them: run 'sudo apt-get -o Acquire::Languages=$langs update' or set" \
+                "GRADNORMIR_SKIP_DEBDESC=1"
+        fi
+        if [[ "$(id -u)" == "0" ]]; then
+            SUDO=()
+        elif command -v sudo >/dev/null 2>&1; then
+            SUDO=(sudo)
+        else
+            die "need root or sudo to run 'apt-get -o Acquire::Languages=$langs update'" \
+                "(or run it yourself, or set GRADNORMIR_SKIP_DEBDESC=1)"
+        fi
+        say "debdesc: fetching apt's description files (Acquire::Languages=$langs)"
+        # A failed fetch (no network) leaves these corpora out rather than the whole set-up: the
+        # tests do not need them, and `make debdesc` builds them later.
+        if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get update -qq -o Acquire::Languages="$langs"; then
+            say "debdesc: warning: apt-get update for the description files failed; data/corpora/debdesc*/" \
+                "not built (run 'make debdesc' when apt can reach its sources)"
+            langs="failed"
+        fi
+    fi
+    if [[ "$langs" != "failed" ]]; then
+        python3 "$ROOT/scripts/build_debdesc.py" ||
+            die "building the debdesc corpora failed (see above; GRADNORMIR_SKIP_DEBDESC=1 skips it)"
+    fi
 fi

@@ -25,7 +25,10 @@ enum SimulateBench {
         let start = Date()
         let simulation = try EvolvingCorpusSimulation(base: model, datasets: try EvolvingCorpusSimulation.loadDomains(folder: dataDir, config: c),
                                                       config: c, log: note)
-        let output = try SimulationOutput(folder: folder, simulation: simulation, model: model.checkpoint.folder, data: dataDir,
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let lock = try OutputLock(path: OutputLock.path(forFolder: folder))
+        defer { withExtendedLifetime(lock) {} }
+        let output = try SimulationOutput(folder: folder, simulation: simulation, data: dataDir,
                                           strategies: UpdateStrategy.allCases, startOver: true)
         note("simulate: " + simulation.planSummary)
         let results = try simulation.run(strategies: UpdateStrategy.allCases) { try output.append($0) }

@@ -22,6 +22,8 @@ public enum GradNormIRError: Error, CustomStringConvertible, Equatable, Sendable
     /// An output to resume holds the work of another run (other settings or inputs), or lines
     /// that are not this run's; nothing in it was changed.
     case resumeMismatch(path: String, reason: String)
+    /// An output that another running process is writing (it holds the output's lock).
+    case outputInUse(path: String, pid: Int32?)
     /// Anything else the user passed that cannot be used (empty document, bad option value, …).
     case invalidInput(String)
 
@@ -45,6 +47,9 @@ public enum GradNormIRError: Error, CustomStringConvertible, Equatable, Sendable
             return "\(name) \(reason)"
         case .resumeMismatch(let path, let reason):
             return "\(path): \(reason)"
+        case .outputInUse(let path, let pid):
+            return "\(path): in use by \(pid.map { "pid \($0)" } ?? "another process"): another run is writing this output"
+                + " (wait for it to finish, or use another output)"
         case .invalidInput(let reason):
             return reason
         }

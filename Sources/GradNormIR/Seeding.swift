@@ -86,7 +86,7 @@ public func seededSample(count: Int, sample: Int, seed: UInt64) -> [Int] {
 
 /// Fingerprints (FNV-1a 64, hex) of what a saved run was computed from, so a resumed run can
 /// refuse other inputs.
-enum Fingerprint {
+public enum Fingerprint {
     /// The texts in order (each followed by the byte 0xFF, which never occurs in UTF-8).
     static func of(texts: [String]) -> String {
         var h = FNV1a64()
@@ -97,10 +97,55 @@ enum Fingerprint {
         return h.hex
     }
 
-    /// Every value of a parameter buffer, bit for bit.
-    static func of(_ p: FlatBuffer) -> String {
+    /// A corpus: every document's id and text (title and text), in order.
+    public static func of(documents: [Document]) -> String {
         var h = FNV1a64()
-        p.withUnsafeBufferPointer { b in h.add(bytes: b.lazy.map(\.bitPattern)) }
+        for d in documents {
+            for part in [d.id, d.title, d.text] {
+                h.add(bytes: part.utf8)
+                h.add(0xFF)
+            }
+        }
+        return h.hex
+    }
+
+    /// A BEIR dataset: its corpus (`of(documents:)`), its queries (id and text, in order) and its
+    /// relevance judgements (query, document, score; sorted).
+    static func of(dataset d: BEIRDataset) -> String {
+        var h = FNV1a64()
+        h.add(bytes: of(documents: d.corpus).utf8)
+        for q in d.queries {
+            for part in [q.id, q.text] {
+                h.add(bytes: part.utf8)
+                h.add(0xFF)
+            }
+        }
+        for q in d.qrels.keys.sorted() {
+            for doc in d.qrels[q]!.keys.sorted() {
+                h.add(bytes: "\(q)\t\(doc)\t\(d.qrels[q]![doc]!)".utf8)
+                h.add(0xFF)
+            }
+        }
+        return h.hex
+    }
+
+    /// Everything that decides a retriever's embeddings: its parameters bit for bit, its encoder
+    /// configuration (sizes, pooling, normalisation), its vocabulary and tokenizer settings, and
+    /// its default sequence length. Two folders with the same model give the same fingerprint;
+    /// changed weights, config, vocabulary or pooling give another.
+    static func of(retriever r: Retriever) -> String {
+        var h = FNV1a64()
+        r.checkpoint.parameters.withUnsafeBufferPointer { b in h.add(bytes: b.lazy.map(\.bitPattern)) }
+        let c = r.config
+        let settings = "\(c.vocabSize) \(c.hiddenSize) \(c.numLayers) \(c.numHeads) \(c.intermediateSize) "
+            + "\(c.maxPositions) \(c.typeVocabSize) \(c.layerNormEps.bitPattern) \(c.pooling.rawValue) \(c.normalize) "
+            + "\(r.tokenizer.lowercase) \(r.tokenizer.stripAccents) \(r.tokenizer.tokenizeChineseChars) "
+            + "\(r.tokenizer.maxInputCharsPerWord) \(r.defaultMaxLength)"
+        h.add(bytes: settings.utf8)
+        for id in 0..<r.tokenizer.vocabularySize {
+            h.add(0xFF)
+            h.add(bytes: (r.tokenizer.token(of: id) ?? "").utf8)
+        }
         return h.hex
     }
 }

@@ -21,13 +21,19 @@ final class CLITests: XCTestCase {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates.last!
     }
 
-    static func run(_ args: [String], stdin: Data? = nil) throws -> Result {
+    /// The program with `args` and the real model, not started.
+    static func process(_ args: [String]) throws -> Process {
         let p = Process()
         p.executableURL = program
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["GRADNORMIR_MODEL"] = try TestPaths.requireModel().path
         p.environment = env
+        return p
+    }
+
+    static func run(_ args: [String], stdin: Data? = nil) throws -> Result {
+        let p = try process(args)
         let out = Pipe(), err = Pipe(), inp = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -40,6 +46,29 @@ final class CLITests: XCTestCase {
         p.waitUntilExit()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
                       stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    /// Starts the program with `args` in the background (the real model, output discarded; standard
+    /// error to `stderr` when given), for tests that kill it or run a second one beside it.
+    static func start(_ args: [String], stderr: Pipe? = nil) throws -> Process {
+        let p = try process(args)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = stderr ?? FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    /// Writes `text` to `dir/name` and returns its path.
+    static func write(_ text: String, to dir: URL, as name: String) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Score-file lines `{"_id", "gradnorm", "records": 1, "loss": 0.1}` for (id, score or nil).
+    static func scoreLines(_ pairs: [(String, Double?)]) -> String {
+        pairs.map { "{\"_id\": \"\($0.0)\", \"gradnorm\": \($0.1.map { "\($0)" } ?? "null"), \"records\": 1, \"loss\": 0.1}" }
+            .joined(separator: "\n") + "\n"
     }
 
     func jsonLines(_ s: String) throws -> [[String: Any]] {
@@ -160,15 +189,7 @@ final class ScoreResumeTests: XCTestCase {
         var rng = TestRNG(seed: 2026)
         var kills = 0
         for attempt in 0..<40 {
-            let p = Process()
-            p.executableURL = cli.program
-            p.arguments = args + ["--out", out]
-            var env = ProcessInfo.processInfo.environment
-            env["GRADNORMIR_MODEL"] = try TestPaths.requireModel().path
-            p.environment = env
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
+            let p = try cli.start(args + ["--out", out])
             // Kill after 0.15–1.2 s (model loading and embedding take part of that), except that
             // every run after the 12th is left to finish.
             if attempt < 12 {
@@ -195,16 +216,9 @@ final class DecisionCommandTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
-    func write(_ name: String, _ text: String) throws -> String {
-        let p = dir.appendingPathComponent(name).path
-        try text.write(toFile: p, atomically: true, encoding: .utf8)
-        return p
-    }
+    func write(_ name: String, _ text: String) throws -> String { try CLITests.write(text, to: dir, as: name) }
 
-    func scoreLines(_ pairs: [(String, Double?)]) -> String {
-        pairs.map { "{\"_id\": \"\($0.0)\", \"gradnorm\": \($0.1.map { "\($0)" } ?? "null"), \"records\": 1, \"loss\": 0.1}" }
-            .joined(separator: "\n") + "\n"
-    }
+    func scoreLines(_ pairs: [(String, Double?)]) -> String { CLITests.scoreLines(pairs) }
 
     func testCalibrateDetectAndDecision() throws {
         let ref = try write("ref.jsonl", scoreLines([("r1", 10), ("r2", 12), ("r3", 14), ("r4", nil)]))
@@ -217,12 +231,13 @@ final class DecisionCommandTests: XCTestCase {
         XCTAssertEqual(t["unscored"] as? Int, 1)
 
         let corpus = try write("c.jsonl", scoreLines([("a", 11), ("b", 13), ("c", 20), ("d", nil)]))
-        for (gamma, decision) in [(0.4, "update"), (0.5, "keep")] {
+        for (gamma, decision) in [(0.6, "update"), (0.7, "keep")] {
             let d = try CLITests.run(["detect", "--scores", corpus, "--threshold", thr, "--gamma", "\(gamma)"])
             XCTAssertEqual(d.status, 0, d.stderr)
             let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as? [String: Any])
             XCTAssertEqual(o["ood"] as? [String], ["b", "c"])
-            XCTAssertEqual(o["ood_ratio"] as? Double, 0.5, "2 of 4 documents, the unscored one counted in |C|")
+            XCTAssertEqual(o["ood_ratio"] as? Double, 2.0 / 3, "2 of the 3 scored documents (the unscored one left out)")
+            XCTAssertEqual(o["scored"] as? Int, 3)
             XCTAssertEqual(o["unscored"] as? [String], ["d"])
             XCTAssertEqual(o["decision"] as? String, decision)
         }

@@ -112,15 +112,6 @@ final class SimulateCommandTests: XCTestCase {
         XCTAssertTrue(resumed.stderr.contains("resuming after S2"), resumed.stderr)
         // S3 needs the model naive updated at S2: it is retrained, not scored or evaluated again.
         XCTAssertTrue(resumed.stderr.contains("S3: updating base+S2 "), resumed.stderr)
-        func decisions(_ folder: URL) throws -> [[String]] {
-            let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("simulate.json"))) as? [String: Any])
-            return try XCTUnwrap(json["results"] as? [[String: Any]]).flatMap { session in
-                (session["strategies"] as! [[String: Any]]).map { row in
-                    ["\(session["session"]!)", "\(row["strategy"]!)", "\(row["recall"]!)", "\(row["updated"]!)",
-                     "\(row["updates"]!)", "\(row["oodRatio"] ?? "none")", "\(row["cumulativeSteps"]!)"]
-                }
-            }
-        }
         XCTAssertEqual(try decisions(cut), try decisions(whole))
         let resumedLines = try String(contentsOf: cut.appendingPathComponent("sessions.jsonl"), encoding: .utf8)
             .split(separator: "\n")
@@ -132,5 +123,60 @@ final class SimulateCommandTests: XCTestCase {
         let other = try CLITests.run(args + ["--out", cut.path, "--gamma", "0.3"])
         XCTAssertNotEqual(other.status, 0)
         XCTAssertTrue(other.stderr.contains("other settings") && other.stderr.contains("--restart"), other.stderr)
+    }
+
+    /// Every decision and figure of a finished run but its timings, session by session.
+    private func decisions(_ folder: URL) throws -> [[String]] {
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("simulate.json"))) as? [String: Any])
+        return try XCTUnwrap(json["results"] as? [[String: Any]]).flatMap { session in
+            (session["strategies"] as! [[String: Any]]).map { row in
+                ["\(session["session"]!)", "\(row["strategy"]!)", "\(row["recall"]!)", "\(row["updated"]!)",
+                 "\(row["updates"]!)", "\(row["oodRatio"] ?? "none")", "\(row["cumulativeSteps"]!)"]
+            }
+        }
+    }
+
+    /// A domain edited between two runs on the same folder is refused, naming the domain.
+    func testAnEditedDomainIsRefusedOnResume() throws {
+        let args = common + ["--sessions", "2", "--documents-per-session", "6", "--scored", "2", "--known", "2",
+                             "--positives", "2", "--batch-size", "4", "--strategies", "zero-shot,knn", "--threads", "1"]
+        let out = dir.appendingPathComponent("run")
+        let first = try CLITests.run(args + ["--out", out.path])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let file = dir.appendingPathComponent("data/alpha/corpus.jsonl")
+        let text = try String(contentsOf: file, encoding: .utf8)
+        try text.replacingOccurrences(of: "a note on", with: "a remark on").write(to: file, atomically: true, encoding: .utf8)
+        let again = try CLITests.run(args + ["--out", out.path])
+        XCTAssertEqual(again.status, 1, again.stderr)
+        XCTAssertTrue(again.stderr.contains("domain 'alpha' changed") && again.stderr.contains("--restart"), again.stderr)
+    }
+
+    /// `simulate` killed with SIGKILL at random moments and rerun ends with the uninterrupted run's
+    /// sessions: the same decisions and recalls, no session lost or written twice.
+    func testKilledRunResumesToTheSameSessions() throws {
+        let args = common + ["--sessions", "3", "--documents-per-session", "8", "--scored", "2", "--known", "2",
+                             "--positives", "2", "--batch-size", "4", "--strategies", "zero-shot,naive,gradnormir",
+                             "--threads", "1"]
+        let whole = dir.appendingPathComponent("whole"), killed = dir.appendingPathComponent("killed")
+        let first = try CLITests.run(args + ["--out", whole.path])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        var rng = TestRNG(seed: 2028)
+        var kills = 0
+        for attempt in 0..<20 {
+            let p = try CLITests.start(args + ["--out", killed.path])
+            if attempt < 6 {
+                Thread.sleep(forTimeInterval: 0.5 + 2.5 * (rng.uniform() + 1) / 2)
+                if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
+            }
+            p.waitUntilExit()
+            if p.terminationReason == .exit {
+                XCTAssertEqual(p.terminationStatus, 0)
+                break
+            }
+        }
+        XCTAssertGreaterThan(kills, 0, "the test must actually interrupt the run")
+        XCTAssertEqual(try decisions(killed), try decisions(whole))
+        let lines = try String(contentsOf: killed.appendingPathComponent("sessions.jsonl"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 3, "no session lost or written twice")
     }
 }

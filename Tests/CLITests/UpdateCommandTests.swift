@@ -43,16 +43,8 @@ final class UpdateCommandTests: XCTestCase {
         var rng = TestRNG(seed: 2027)
         var kills = 0, resumed = false
         for attempt in 0..<30 {
-            let p = Process()
-            p.executableURL = CLITests.program
-            p.arguments = base + ["--corpus", corpus, "--out", out]
-            var env = ProcessInfo.processInfo.environment
-            env["GRADNORMIR_MODEL"] = try TestPaths.requireModel().path
-            p.environment = env
             let err = Pipe()
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = err
-            try p.run()
+            let p = try CLITests.start(base + ["--corpus", corpus, "--out", out], stderr: err)
             if attempt < 8 {
                 let u = (rng.uniform() + 1) / 2
                 if attempt % 2 == 0 {

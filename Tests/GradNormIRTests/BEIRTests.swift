@@ -359,4 +359,58 @@ final class BEIRTests: XCTestCase {
         }
         XCTAssertTrue(r3.contains("no judgements"), r3)
     }
+
+    // MARK: - Ids: one decoder, the BEIR rules, everywhere
+
+    /// Accepted ids and what they become: integers as their exact decimal string (0 and 1 are not
+    /// booleans; 2^53 + 1 keeps its last digit).
+    private static let goodIDs: [(json: String, id: String)] = [
+        ("0", "0"), ("1", "1"), ("12", "12"), ("-4", "-4"), ("9007199254740993", "9007199254740993"), (#""x""#, "x"),
+    ]
+    /// Refused ids: booleans, floats (integral ones too), null and the empty string.
+    private static let badIDs = ["true", "false", "1.0", "1e3", "1.5", "null", #""""#]
+
+    private static func idLine(_ json: String, key: String = "_id") -> String { #"{"\#(key)": \#(json), "text": "t"}"# }
+
+    func testIDRulesAreTheSameInCorpusQueriesAndTextRecords() throws {
+        let good = lines(Self.goodIDs.map { Self.idLine($0.json) })
+        let folder = try makeDataset(corpus: good, queries: good)
+        let want = Self.goodIDs.map(\.id)
+        XCTAssertEqual(try BEIRDataset.loadCorpus(path: folder).documents.map(\.id), want)
+        XCTAssertEqual(try BEIRDataset.loadQueries(path: folder + "/queries.jsonl").queries.map(\.id), want)
+        XCTAssertEqual(try JSONLines.readTextRecords(from: good, source: "stdin").map(\.id), want)
+        let byId = lines(Self.goodIDs.map { Self.idLine($0.json, key: "id") } + [#"{"text": "no id"}"#])
+        XCTAssertEqual(try JSONLines.readTextRecords(from: byId, source: "stdin").map(\.id), want + [nil])
+
+        for bad in Self.badIDs {
+            // The bad id on line 3, after two good lines.
+            let data = lines([Self.idLine("\"a\""), Self.idLine("\"b\""), Self.idLine(bad)])
+            let folder = try makeDataset(corpus: data, queries: data)
+            let corpus = folder + "/corpus.jsonl", queries = folder + "/queries.jsonl"
+            let failures: [(String, GradNormIRError?)] = [
+                (corpus, error { try BEIRDataset.loadCorpus(path: corpus) }),
+                (queries, error { try BEIRDataset.loadQueries(path: queries) }),
+                ("stdin", error { try JSONLines.readTextRecords(from: data, source: "stdin") }),
+                ("stdin", error { try JSONLines.readTextRecords(from: lines([Self.idLine("\"a\""), "", Self.idLine(bad, key: "id")]),
+                                                                source: "stdin") }),
+            ]
+            for (path, e) in failures {
+                guard let e else { XCTFail("id \(bad) accepted in \(path)"); continue }
+                XCTAssertTrue(e.description.hasPrefix(path + ":3: "), "id \(bad): \(e.description)")
+                XCTAssertTrue(e.description.contains(bad == #""""# ? "empty" : "must be a string or an integer"),
+                              "id \(bad): \(e.description)")
+            }
+        }
+    }
+
+    func testSeveralQrelsFilesWithoutTestSayWhatToDo() throws {
+        let two = try makeDataset(qrelsFiles: ["dev.tsv": lines(Self.goodQrels), "train.tsv": lines(Self.goodQrels)])
+        guard case .invalidInput(let reason)? = error({ try BEIRDataset.load(folder: two) }) else {
+            return XCTFail("ambiguous qrels must be invalidInput")
+        }
+        XCTAssertTrue(reason.hasPrefix(two + "/qrels: "), reason)
+        XCTAssertTrue(reason.contains("dev.tsv") && reason.contains("train.tsv"), reason)
+        XCTAssertFalse(reason.contains("split"), "no command has a split option: \(reason)")
+        XCTAssertTrue(reason.contains("to test.tsv"), "the message must say to keep the qrels as test.tsv: \(reason)")
+    }
 }

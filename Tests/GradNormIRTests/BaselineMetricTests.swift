@@ -253,6 +253,11 @@ final class BaselineMetricTests: XCTestCase {
         assertInvalidInput("not positive definite") {
             _ = try Mahalanobis(reference: [[1, 0, 0], [0, 1, 0]], lambda: 0)
         }
+        // The advice is what a user can do (no option of the command line sets lambda).
+        assertInvalidInput("more documents, distinct from one another") { _ = try Mahalanobis(reference: same) }
+        XCTAssertThrowsError(try Mahalanobis(reference: same)) { error in
+            XCTAssertFalse("\(error)".contains("larger lambda"), "\(error)")
+        }
         assertInvalidInput("lambda") { _ = try Mahalanobis(reference: [[1, 0], [0, 1]], lambda: -1) }
         assertInvalidInput("lambda") { _ = try Mahalanobis(reference: [[1, 0], [0, 1]], lambda: .nan) }
     }

@@ -126,4 +126,24 @@ extension CheckpointTests {
         try FileManager.default.removeItem(at: dir.appendingPathComponent("vocab.txt"))
         assertError(.fileNotFound("vocab.txt")) { _ = try Checkpoint.load(folder: dir.path) }
     }
+
+    /// Any file of the checkpoint that is a folder instead: `.io(path, "is a directory, expected a
+    /// file")`, never a raw Cocoa error.
+    func testCheckpointFileThatIsAFolder() throws {
+        for name in ["config.json", "modules.json", "1_Pooling/config.json", "sentence_bert_config.json",
+                     "tokenizer_config.json", "vocab.txt", "model.safetensors"] {
+            let dir = try makeTinyCheckpoint()
+            let path = dir.appendingPathComponent(name).path
+            try FileManager.default.removeItem(atPath: path)
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+            XCTAssertThrowsError(try Checkpoint.load(folder: dir.path), name) { error in
+                XCTAssertEqual(error as? GradNormIRError, .io(path: path, reason: "is a directory, expected a file"), name)
+            }
+            if name == "vocab.txt" {
+                XCTAssertThrowsError(try BertTokenizer.load(vocabFile: path)) { error in
+                    XCTAssertEqual(error as? GradNormIRError, .io(path: path, reason: "is a directory, expected a file"))
+                }
+            }
+        }
+    }
 }

@@ -170,8 +170,10 @@ final class ScoringTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("s.jsonl").path
+        let settings = ScoreSettings(corpus: "c", corpusFingerprint: "f1", documents: 3, scored: "all", model: "m",
+                                     modelFingerprint: "m1", config: ScoringConfig())
         do {
-            let f = try ScoreFile(path: path, expectedIds: ["a", "b", "c"], meta: "{\"x\": 1}")
+            let f = try ScoreFile(path: path, expectedIds: ["a", "b", "c"], settings: settings)
             try f.append("{\"_id\": \"a\", \"gradnorm\": 1.0, \"records\": 1, \"loss\": 0.5}")
         }
         // A torn line is cut, complete ones kept.
@@ -179,11 +181,31 @@ final class ScoringTests: XCTestCase {
         h.seekToEndOfFile()
         h.write(Data("{\"_id\": \"b\", \"gradn".utf8))
         try h.close()
-        let resumed = try ScoreFile(path: path, expectedIds: ["a", "b", "c"], meta: "{\"x\": 1}")
+        // Paths are not compared: another spelling of the corpus and the model folder resumes.
+        var moved = settings
+        moved.corpus = "./c/"
+        moved.model = "/elsewhere/m"
+        let resumed = try ScoreFile(path: path, expectedIds: ["a", "b", "c"], settings: moved)
         XCTAssertEqual(resumed.done, ["a"])
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8).filter { $0 == "\n" }.count, 1)
-        XCTAssertThrowsError(try ScoreFile(path: path, expectedIds: ["a", "b", "c"], meta: "{\"x\": 2}"))
-        XCTAssertThrowsError(try ScoreFile(path: path, expectedIds: ["z", "b"], meta: "{\"x\": 1}"))
+        // Content and settings are: each change is refused, naming what changed.
+        var corpus = settings, model = settings, config = settings, scored = settings
+        corpus.corpusFingerprint = "f2"
+        model.modelFingerprint = "m2"
+        config.config.positives = 8
+        scored.scored = "sample 2"
+        for (changed, words) in [(corpus, "the corpus changed"), (model, "the model changed"),
+                                 (config, "positives 16 → 8"), (scored, "'all', now 'sample 2'")] {
+            XCTAssertThrowsError(try ScoreFile(path: path, expectedIds: ["a", "b", "c"], settings: changed)) { e in
+                XCTAssertTrue("\(e)".contains(words), "\(e)")
+            }
+        }
+        XCTAssertThrowsError(try ScoreFile(path: path, expectedIds: ["z", "b"], settings: settings))
+        // A sidecar of an earlier version (no fingerprints) is refused.
+        try "{\"x\": 1}".write(toFile: path + ".meta.json", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try ScoreFile(path: path, expectedIds: ["a", "b", "c"], settings: settings)) { e in
+            XCTAssertTrue("\(e)".contains("no fingerprints"), "\(e)")
+        }
     }
 }
 

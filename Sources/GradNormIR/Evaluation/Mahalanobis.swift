@@ -74,7 +74,8 @@ public struct Mahalanobis: OODDetector, Sendable {
                 : "leading minor \(info) is not positive (reference of \(n) documents in dimension \(d), lambda \(lambda))"
             throw GradNormIRError.invalidInput(
                 "mahalanobis: the regularised reference covariance is not positive definite: \(why); "
-                + "use more, distinct reference documents or a larger lambda")
+                + "the reference needs more documents, distinct from one another "
+                + "(a library caller may instead raise the ridge parameter lambda of Mahalanobis(reference:lambda:))")
         }
         self.dimension = d
         self.referenceCount = n

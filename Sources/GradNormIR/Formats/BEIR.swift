@@ -268,29 +268,17 @@ public struct BEIRDataset: Sendable {
         throw GradNormIRError.invalidInput(
             tsv.isEmpty
                 ? "\(dir): no qrels .tsv file (\(listing))"
-                : "\(dir): no test.tsv and \(tsv.count) other .tsv files (\(tsv.joined(separator: ", "))); choose one with split")
+                : "\(dir): no test.tsv and \(tsv.count) other .tsv files (\(tsv.joined(separator: ", "))); "
+                    + "the qrels to evaluate are read from test.tsv (or from the only .tsv file): "
+                    + "copy or rename the one you want to test.tsv")
     }
 
     // MARK: Field decoding
 
-    /// `_id` (preferred) or `id`: a non-empty string, or an integer written as its decimal string.
+    /// `_id` (preferred) or `id`, by the rules of `JSONLines.decodeID`; required here.
     static func decodeID(_ obj: [String: Any], path: String, line: Int) throws -> String {
-        let key = obj["_id"] != nil ? "_id" : "id"
-        guard let value = obj[key] else {
+        guard let id = try JSONLines.decodeID(obj, path: path, line: line) else {
             throw GradNormIRError.malformedJSON(path: path, line: line, reason: "missing field \"_id\" (or \"id\")")
-        }
-        let id: String
-        if let s = value as? String {
-            id = s
-        } else if let n = value as? NSNumber, !(value is Bool), let i = Int64(exactly: n.doubleValue),
-                  !"fd".contains(String(cString: n.objCType)) {
-            id = String(i)
-        } else {
-            throw GradNormIRError.malformedJSON(path: path, line: line,
-                                                reason: "\"\(key)\" must be a string or an integer")
-        }
-        guard !id.isEmpty else {
-            throw GradNormIRError.badRecord(path: path, line: line, reason: "empty \"\(key)\"")
         }
         return id
     }

@@ -48,19 +48,15 @@ public enum JSONLines {
         }
     }
 
-    /// Reads `{"text": …}` lines, or BEIR `corpus.jsonl` lines (`_id`, `title`, `text`).
+    /// Reads `{"text": …}` lines, or BEIR `corpus.jsonl` lines (`_id`, `title`, `text`). An id, when
+    /// present, follows the BEIR rules of `decodeID`.
     public static func readTextRecords(from data: Data, source: String) throws -> [TextRecord] {
         var out: [TextRecord] = []
         try forEachObject(in: data, source: source) { line, obj in
             guard let text = obj["text"] as? String else {
                 throw GradNormIRError.malformedJSON(path: source, line: line, reason: "missing string field \"text\"")
             }
-            var id: String?
-            if let v = obj["_id"] ?? obj["id"] {
-                if let s = v as? String { id = s } else if let n = v as? NSNumber { id = n.stringValue } else {
-                    throw GradNormIRError.malformedJSON(path: source, line: line, reason: "\"_id\" must be a string or number")
-                }
-            }
+            let id = try decodeID(obj, path: source, line: line)
             if let t = obj["title"], !(t is String), !(t is NSNull) {
                 throw GradNormIRError.malformedJSON(path: source, line: line, reason: "\"title\" must be a string")
             }
@@ -68,6 +64,41 @@ public enum JSONLines {
             out.append(TextRecord(id: id, text: title.isEmpty ? text : title + " " + text, line: line))
         }
         return out
+    }
+
+    /// The record id of a decoded JSON line, by the BEIR rules used for every input: `_id`
+    /// (preferred) or `id`, nil when the object has neither. The value must be a non-empty string,
+    /// or an integer JSON number, kept as its exact decimal string (`12` → "12", also beyond 2^53).
+    /// Booleans, `null`, fractions and floats (`1.0`, `1e3`) and `""` are refused; every error
+    /// names `path` and the 1-based `line`.
+    ///
+    /// JSONSerialization gives every number as an `NSNumber`, and on Linux `value is Bool` holds
+    /// for the integers 0 and 1 too, so the kind is read from `objCType`: "c" for a boolean
+    /// (`__NSCFBoolean`), "d" for a float, an integer type code otherwise. Numbers beyond 64 bits
+    /// arrive as `NSDecimalNumber` with code "d" and are refused (write such ids as strings).
+    static func decodeID(_ obj: [String: Any], path: String, line: Int) throws -> String? {
+        let key = obj["_id"] != nil ? "_id" : "id"
+        guard let value = obj[key] else { return nil }
+        func refuse(_ got: String) -> GradNormIRError {
+            .malformedJSON(path: path, line: line, reason: "\"\(key)\" must be a string or an integer, got \(got)")
+        }
+        let id: String
+        if let s = value as? String {
+            id = s
+        } else if let n = value as? NSNumber {
+            switch String(cString: n.objCType) {
+            case "c", "B": throw refuse("the boolean \(n.boolValue)")
+            case "q", "i", "l", "s": id = String(n.int64Value)
+            case "Q", "I", "L", "S", "C": id = String(n.uint64Value)
+            default: throw refuse("the non-integer number \(n.stringValue)")
+            }
+        } else {
+            throw refuse(value is NSNull ? "null" : "a JSON \(value is [Any] ? "array" : "object")")
+        }
+        guard !id.isEmpty else {
+            throw GradNormIRError.badRecord(path: path, line: line, reason: "empty \"\(key)\"")
+        }
+        return id
     }
 
     /// A JSON string literal for `s` (quotes included), escaped per RFC 8259.

@@ -82,6 +82,6 @@ func mapFile(_ path: String) throws -> Data {
     do {
         return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
     } catch {
-        throw GradNormIRError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
+        throw GradNormIRError.io(path: path, reason: "cannot read: \(ioFailureReason(error, path: path))")
     }
 }

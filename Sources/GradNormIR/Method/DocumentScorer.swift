@@ -50,6 +50,10 @@ public final class GradNormScorer {
     /// Scores document `d` of the corpus (deterministic: its dropout mask depends only on the
     /// config's seed and d).
     public func score(document d: Int, id: String) -> DocumentScore {
+        guard corpus.tokenIds[d].count > 2 else {
+            return DocumentScore(id: id, gradNorm: nil, records: 0, meanLoss: nil,
+                                 reason: "no content tokens: the text reduces to [CLS] [SEP]")
+        }
         let query = records.encodeQuery(corpus.tokenIds[d])
         let pos = corpus.positives(of: d, query: query, pooling: pooling)
         let plans = corpus.records(of: d, positives: pos)

@@ -24,6 +24,9 @@ public struct ScoringConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// The smallest maximum length scoring accepts: below it a record carries next to no text.
+    public static let minimumMaxLength = 8
+
     /// N(d)'s depth: min(100, max(2·n_pos, ⌈|C|/10⌉)). At |C| ≥ 1,000 this is the paper's 100; on
     /// small corpora it stays a tenth of the corpus (so d's neighbourhood cannot swallow it), but
     /// never less than twice the positives (which come from right around d).
@@ -48,7 +51,9 @@ public struct ScoringConfig: Codable, Sendable, Equatable {
         guard negatives >= 1 else { throw bad("negatives", "must be at least 1") }
         guard dropout >= 0, dropout < 1 else { throw bad("dropout", "must be in [0, 1)") }
         guard temperature > 0, temperature.isFinite else { throw bad("temperature", "must be a positive number") }
-        guard maxLength >= 2 else { throw bad("maxLength", "must be at least 2") }
+        guard maxLength >= Self.minimumMaxLength else {
+            throw bad("maxLength", "must be at least \(Self.minimumMaxLength) ([CLS], [SEP] and some content)")
+        }
         if let d = exclusionDepth, d < 0 { throw bad("exclusionDepth", "must be non-negative") }
         if let d = candidateDepth, d < 1 { throw bad("candidateDepth", "must be at least 1") }
     }

@@ -86,36 +86,46 @@ public struct Threshold: Codable, Sendable {
         return try enc.encode(self)
     }
 
-    /// The share of `scores` above `threshold`; an unscored document (nil) counts as not OOD.
-    /// 0 for no document. The one definition of the OOD ratio, for `detect`, the simulation's
-    /// triggers and the bench.
+    /// The share of the scored documents whose score is above `threshold`; unscored documents
+    /// (nil) are left out. 0 when none is scored. The one definition of the OOD ratio, for
+    /// `detect`, the simulation's triggers and the bench.
     public static func oodRatio(_ scores: [Double?], threshold: Double) -> Double {
-        Double(scores.filter { ($0 ?? -.infinity) > threshold }.count) / Double(max(1, scores.count))
+        let scored = scores.compactMap { $0 }
+        return Double(scored.filter { $0 > threshold }.count) / Double(max(1, scored.count))
     }
 
     /// Flags the documents of a scored corpus above the threshold and decides: update when the
-    /// OOD ratio exceeds `gamma`. `scoreSettings` (the corpus score file's sidecar) is compared
-    /// with the reference's to say whether the two were scored in the same regime.
+    /// OOD ratio (over the scored documents) exceeds `gamma`. Throws when no document is scored.
+    /// `scoreSettings` (the corpus score file's sidecar) is compared with the reference's to say
+    /// whether the two were scored in the same regime.
     public func detect(scores rows: [(id: String, score: Double?)], source: String, gamma: Double,
                        scoreSettings: String?) throws -> Detection {
         guard gamma >= 0, gamma <= 1 else { throw GradNormIRError.invalidSetting(name: "gamma", reason: "must be in [0, 1]") }
         guard !rows.isEmpty else { throw GradNormIRError.invalidInput("\(source): no documents") }
         let ood = rows.filter { ($0.score ?? -.infinity) > threshold }.map(\.id)
         let unscored = rows.filter { $0.score == nil }.map(\.id)
+        guard unscored.count < rows.count else {
+            throw GradNormIRError.invalidInput("\(source): none of its \(rows.count) documents is scored: nothing to decide")
+        }
         let ratio = Self.oodRatio(rows.map(\.score), threshold: threshold)
         var regime = Detection.Regime.unknown
         if let ref = settings, let mine = scoreSettings {
             regime = Self.sameRegime(ref, mine) ? .same : .different
         }
         return Detection(scores: source, threshold: threshold, thresholdStatistic: statistic, documents: rows.count,
-                         scored: rows.count - unscored.count, unscored: unscored, oodCount: ood.count,
+                         scored: rows.count - unscored.count, unscoredCount: unscored.count, unscored: unscored,
+                         oodCount: ood.count,
                          oodRatio: ratio, gamma: gamma, decision: ratio > gamma ? .update : .keep,
                          regime: regime, ood: ood)
     }
 
-    /// Whether two score-file settings describe the same regime: same model, scoring config and
-    /// index size (the corpus path may differ).
+    /// Whether two score files' settings describe the same regime: the same model (by
+    /// fingerprint), scoring config and index size (the corpus itself may differ). Settings of
+    /// an earlier version (no fingerprints) compare the model folder instead.
     static func sameRegime(_ a: String, _ b: String) -> Bool {
+        if let x = ScoreSettings.decode(a), let y = ScoreSettings.decode(b) {
+            return x.config == y.config && x.documents == y.documents && x.modelFingerprint == y.modelFingerprint
+        }
         func parse(_ s: String) -> [String: Any]? { try? JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any] }
         guard let x = parse(a), let y = parse(b) else { return false }
         let cx = (x["config"] as? NSDictionary), cy = (y["config"] as? NSDictionary)
@@ -134,6 +144,7 @@ public struct Detection: Encodable, Sendable {
     public let thresholdStatistic: String
     public let documents: Int
     public let scored: Int
+    public let unscoredCount: Int
     /// Ids of the documents without a score.
     public let unscored: [String]
     public let oodCount: Int
@@ -144,8 +155,12 @@ public struct Detection: Encodable, Sendable {
     /// Ids of the documents above the threshold, in file order.
     public let ood: [String]
 
+    /// The share of the documents left unscored.
+    public var unscoredShare: Double { Double(unscoredCount) / Double(max(1, documents)) }
+
     enum CodingKeys: String, CodingKey {
-        case scores, threshold, thresholdStatistic = "threshold_statistic", documents, scored, unscored
+        case scores, threshold, thresholdStatistic = "threshold_statistic", documents, scored
+        case unscoredCount = "unscored_count", unscored
         case oodCount = "ood_count", oodRatio = "ood_ratio", gamma, decision, regime, ood
     }
 }

@@ -106,19 +106,7 @@ public struct BertTokenizer: Sendable {
     public static func load(vocabFile: String, lowercase: Bool = true, stripAccents: Bool? = nil,
                             tokenizeChineseChars: Bool = true, maxInputCharsPerWord: Int = 100,
                             specialTokens: [String] = BertTokenizer.defaultSpecialTokens) throws -> BertTokenizer {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: vocabFile, isDirectory: &isDirectory) else {
-            throw GradNormIRError.fileNotFound(path: vocabFile)
-        }
-        guard !isDirectory.boolValue else {
-            throw GradNormIRError.io(path: vocabFile, reason: "is a directory, expected a vocab.txt file")
-        }
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: vocabFile))
-        } catch {
-            throw GradNormIRError.io(path: vocabFile, reason: "cannot read: \(error.localizedDescription)")
-        }
+        let data = try mapFile(vocabFile)  // .fileNotFound, or .io for a directory or an unreadable file
         var vocabulary: [String] = []
         var lineStart = data.startIndex
         var lineNumber = 0

@@ -172,15 +172,10 @@ struct TokenizerConfig: Decodable {
     }
 }
 
-/// Reads and decodes the JSON file at `path`; every failure is a `GradNormIRError` naming it.
+/// Reads and decodes the JSON file at `path`; every failure is a `GradNormIRError` naming it
+/// (`.fileNotFound`, `.io` for a directory or an unreadable file, `.invalidUTF8`, `.malformedJSON`, …).
 func readJSON<T: Decodable>(_ type: T.Type, _ path: String) throws -> T {
-    guard FileManager.default.fileExists(atPath: path) else { throw GradNormIRError.fileNotFound(path: path) }
-    let data: Data
-    do {
-        data = try Data(contentsOf: URL(fileURLWithPath: path))
-    } catch {
-        throw GradNormIRError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
-    }
+    let data = try mapFile(path)
     guard String(data: data, encoding: .utf8) != nil else { throw GradNormIRError.invalidUTF8(path: path, line: nil) }
     do {
         return try JSONDecoder().decode(T.self, from: data)
@@ -190,14 +185,9 @@ func readJSON<T: Decodable>(_ type: T.Type, _ path: String) throws -> T {
 }
 
 /// Number of lines in a text file: newline characters, plus one if the last line has none.
+/// Throws `.fileNotFound`, or `.io` for a directory or an unreadable file.
 func countLines(_ path: String) throws -> Int {
-    guard FileManager.default.fileExists(atPath: path) else { throw GradNormIRError.fileNotFound(path: path) }
-    let data: Data
-    do {
-        data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-    } catch {
-        throw GradNormIRError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
-    }
+    let data = try mapFile(path)
     return data.withUnsafeBytes { raw -> Int in
         var lines = 0
         for b in raw where b == 0x0A { lines += 1 }

@@ -14,6 +14,10 @@ public final class Retriever {
     public let tokenizer: BertTokenizer
     public let encoder: Encoder
     public var config: EncoderConfig { checkpoint.config }
+    /// A fingerprint of everything that decides this retriever's embeddings (weights, encoder
+    /// configuration and pooling, vocabulary and tokenizer settings): what a resumed run compares
+    /// instead of a folder path. Computed on first use (a pass over the weights).
+    public private(set) lazy var fingerprint: String = Fingerprint.of(retriever: self)
 
     public init(checkpoint: Checkpoint, tokenizer: BertTokenizer) throws {
         guard tokenizer.vocabularySize == checkpoint.config.vocabSize else {

@@ -9,6 +9,10 @@ import TransformerLite
 public final class EvolvingCorpusSimulation {
     public let config: SimulationConfig
     public let sessions: [SimulationSession]
+    /// The retriever every strategy starts from.
+    public let base: Retriever
+    /// `Fingerprint.of(dataset:)` of each domain the run uses, by name: what a resumed run compares.
+    public let domainFingerprints: [String: String]
     private let log: (String) -> Void
 
     /// Global document g (position in session order) → text and token ids (at the scoring length).
@@ -68,6 +72,10 @@ public final class EvolvingCorpusSimulation {
         }
         sessionStart.append(texts.count)
         versions["base"] = Version(key: "base", retriever: base, trainedOn: [], updateCost: (0, 0))
+        self.base = base
+        var prints: [String: String] = [:]
+        for name in Set(config.familiar + config.arrivalOrder) { prints[name] = Fingerprint.of(dataset: datasets[name]!) }
+        domainFingerprints = prints
     }
 
     /// Runs every strategy through every session. `onSession` receives each session's results as

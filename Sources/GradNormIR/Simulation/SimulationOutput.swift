@@ -19,17 +19,38 @@ public final class SimulationOutput {
     private let simulation: EvolvingCorpusSimulation
     private let model: String
 
-    /// What a resumed run must share with the interrupted one.
+    /// What a resumed run must share with the interrupted one: the fingerprints of the model and
+    /// of every domain, the settings and the strategies (the paths are kept for people).
     struct RunMeta: Codable {
         let model: String
+        let modelFingerprint: String
         let data: String
+        let domainFingerprints: [String: String]
         let config: SimulationConfig
         let strategies: [String]
+
+        /// In words, what differs from `recorded` (paths aside).
+        func differences(from recorded: RunMeta) -> [String] {
+            var out: [String] = []
+            if recorded.modelFingerprint != modelFingerprint {
+                out.append("the model changed (fingerprint \(recorded.modelFingerprint), now \(modelFingerprint))")
+            }
+            for name in Set(recorded.domainFingerprints.keys).union(domainFingerprints.keys).sorted()
+            where recorded.domainFingerprints[name] != domainFingerprints[name] {
+                out.append("domain '\(name)' changed (fingerprint \(recorded.domainFingerprints[name] ?? "none"), "
+                           + "now \(domainFingerprints[name] ?? "none"))")
+            }
+            if recorded.config != config { out.append("other simulation settings") }
+            if recorded.strategies != strategies {
+                out.append("strategies \(recorded.strategies.joined(separator: ",")), now \(strategies.joined(separator: ","))")
+            }
+            return out
+        }
     }
 
-    /// Opens (creating it if needed) `folder` for `simulation` of `model` (a model folder) on the
-    /// domains under `data` with `strategies`.
-    public init(folder: String, simulation: EvolvingCorpusSimulation, model: String, data: String,
+    /// Opens (creating it if needed) `folder` for `simulation` on the domains under `data` with
+    /// `strategies`.
+    public init(folder: String, simulation: EvolvingCorpusSimulation, data: String,
                 strategies: [UpdateStrategy], startOver: Bool) throws {
         let fm = FileManager.default
         var isDir: ObjCBool = false
@@ -39,17 +60,20 @@ public final class SimulationOutput {
         try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
         self.folder = folder
         self.simulation = simulation
-        self.model = model
+        self.model = simulation.base.checkpoint.folder
         let linesPath = Self.path(folder, "sessions.jsonl"), metaPath = Self.path(folder, "simulate.meta.json")
-        let meta = String(decoding: try Self.encoder.encode(RunMeta(model: model, data: data, config: simulation.config,
-                                                                    strategies: strategies.map(\.rawValue))), as: UTF8.self)
+        let run = RunMeta(model: model, modelFingerprint: simulation.base.fingerprint, data: data,
+                          domainFingerprints: simulation.domainFingerprints, config: simulation.config,
+                          strategies: strategies.map(\.rawValue))
+        let meta = String(decoding: try Self.encoder.encode(run), as: UTF8.self)
         if startOver {
             try? fm.removeItem(atPath: linesPath)
             try? fm.removeItem(atPath: metaPath)
         }
         var done: [SessionResult] = []
-        lines = try ResumableLines(path: linesPath, metaPath: metaPath, meta: meta,
-                                   mismatch: "holds a simulation with other settings (see \(metaPath))") { lineNumber, line in
+        lines = try ResumableLines(path: linesPath, metaPath: metaPath, meta: meta, mismatch: "", differences: { recorded in
+            (try? JSONDecoder().decode(RunMeta.self, from: Data(recorded.utf8))).map(run.differences(from:))
+        }) { lineNumber, line in
             do {
                 done.append(try JSONDecoder().decode(SessionResult.self, from: line))
             } catch {

@@ -149,7 +149,7 @@ public struct UpdateSummary: Codable, Sendable {
     public var config: UpdateConfig
     /// Engine threads of the (last) run.
     public var threads: Int
-    /// Fingerprints (FNV-1a 64) of the documents and of the starting parameters.
+    /// Fingerprints (FNV-1a 64) of the documents and of the starting model (`Retriever.fingerprint`).
     public var corpusFingerprint: String?
     public var modelFingerprint: String?
 }

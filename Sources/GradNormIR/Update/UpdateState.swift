@@ -67,14 +67,17 @@ extension UpdateTrainer {
         guard meta.config == config else {
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
             let saved = String(decoding: (try? enc.encode(meta.config)) ?? Data(), as: UTF8.self)
-            throw refuse("other settings \(saved)")
+            let now = String(decoding: (try? enc.encode(config)) ?? Data(), as: UTF8.self)
+            throw refuse("other settings \(saved); now \(now)")
         }
         guard meta.corpusFingerprint == Fingerprint.of(texts: documents), meta.documents == documents.count else {
-            throw refuse("other documents (\(meta.documents) documents, fingerprint \(meta.corpusFingerprint))")
+            throw refuse("other documents (\(meta.documents) documents, fingerprint \(meta.corpusFingerprint); "
+                         + "now \(documents.count), \(Fingerprint.of(texts: documents))): the corpus changed")
         }
-        guard meta.modelFingerprint == Fingerprint.of(retriever.checkpoint.parameters),
+        guard meta.modelFingerprint == retriever.fingerprint,
               meta.parameterCount == retriever.checkpoint.layout.count else {
-            throw refuse("another model (parameter fingerprint \(meta.modelFingerprint))")
+            throw refuse("another model (fingerprint \(meta.modelFingerprint), now \(retriever.fingerprint)): "
+                         + "the model's weights, configuration or vocabulary changed")
         }
         let n = meta.parameterCount
         func load(_ name: String) throws -> FlatBuffer {

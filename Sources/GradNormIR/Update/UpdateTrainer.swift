@@ -26,7 +26,7 @@ public final class UpdateTrainer {
     /// Content token ids (no [CLS]/[SEP]) of the usable documents, truncated to maxLength − 2.
     public let contents: [[Int]]
     public let documentCount: Int
-    /// Fingerprints of the documents and of the starting parameters (FNV-1a 64, hex).
+    /// Fingerprints of the documents and of the starting model (FNV-1a 64, hex; `Retriever.fingerprint`).
     public let corpusFingerprint: String
     public let modelFingerprint: String
     public var step: Int { optimizer.stepCount }
@@ -72,7 +72,7 @@ public final class UpdateTrainer {
             warmupSteps: Int((config.warmupFraction * Double(totalSteps)).rounded(.up)),
             totalSteps: totalSteps)
         self.corpusFingerprint = Fingerprint.of(texts: documents)
-        self.modelFingerprint = Fingerprint.of(retriever.checkpoint.parameters)
+        self.modelFingerprint = retriever.fingerprint
         if let s = state {
             self.parameters = s.parameters
             self.optimizer = AdamW(config: config.adamW, m: s.m, v: s.v, stepCount: s.meta.step)

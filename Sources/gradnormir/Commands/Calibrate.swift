@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import GradNormIR
 
@@ -11,6 +12,18 @@ struct Calibrate: ParsableCommand {
     @Option(help: "Output threshold file (JSON).") var out: String
     @Option(help: "Which statistic is the threshold: mean (the paper's) or a quantile such as q0.95.")
     var use: ThresholdStatistic = .mean
+    @Flag(help: "Replace an existing --out file even if it is not a threshold file.") var force = false
+
+    func validate() throws {
+        let resolved = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+        guard resolved(out) != resolved(scores) else { throw OptionError("--out \(out) is the --scores file itself") }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: out, isDirectory: &isFolder) else { return }
+        guard !isFolder.boolValue else { throw OptionError("--out \(out) is a folder") }
+        if !force, (try? Threshold.read(out)) == nil {
+            throw OptionError("--out \(out) exists and is not a threshold file; --force replaces it")
+        }
+    }
 
     func run() throws {
         try reportingErrors {

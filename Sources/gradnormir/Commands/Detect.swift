@@ -9,7 +9,7 @@ struct Detect: ParsableCommand {
 
     @Option(help: "Score file of the corpus to judge.") var scores: String
     @Option(help: "Threshold file from `gradnormir calibrate`.") var threshold: String
-    @Option(help: "Update the retriever when the OOD ratio exceeds this (the paper leaves it to the operator).")
+    @Option(parsing: .unconditional, help: "Update the retriever when the OOD ratio (over the scored documents) exceeds this (the paper leaves it to the operator).")
     var gamma: Double = 0.5
 
     func validate() throws {
@@ -21,6 +21,10 @@ struct Detect: ParsableCommand {
             let t = try Threshold.read(threshold)
             let d = try t.detect(scores: try ScoreFile.read(scores), source: scores, gamma: gamma,
                                  scoreSettings: ScoreFile.recordedSettings(of: scores))
+            if d.unscoredShare > 0.1 {
+                note("detect: warning: \(d.unscoredCount) of \(d.documents) documents of \(scores) are unscored; "
+                     + "the OOD ratio is over the \(d.scored) scored ones")
+            }
             // The threshold is only meaningful in the regime it was calibrated in.
             if d.regime == .different {
                 note("detect: warning: \(scores) was scored with other settings or another index size than the threshold's reference")

@@ -9,7 +9,7 @@ struct Embed: ParsableCommand {
         discussion: "With no TEXT, reads JSON lines {\"text\": …} (or a BEIR corpus.jsonl) from standard input. Empty texts are rejected.")
 
     @OptionGroup var options: ModelOptions
-    @Option(name: .long, help: "Maximum tokens per text, [CLS] and [SEP] included (default: the model's max_seq_length).")
+    @Option(name: .long, parsing: .unconditional, help: "Maximum tokens per text, [CLS] and [SEP] included (default: the model's max_seq_length).")
     var maxLength: Int?
     @Argument(help: "Texts to embed.") var texts: [String] = []
 

@@ -17,14 +17,14 @@ struct Evaluate: ParsableCommand {
     @OptionGroup var options: ModelOptions
     @Option(help: "BEIR folder with corpus.jsonl, queries.jsonl and qrels/.") var dataset: String
     @Option(help: "Score file of the dataset's corpus (from `gradnormir score`).") var scores: String
-    @Option(help: "Retrieval depth for recall@k.") var k: Int = 100
+    @Option(parsing: .unconditional, help: "Retrieval depth for recall@k.") var k: Int = 100
     @Option(help: "Threshold file (from `gradnormir calibrate`); without it the budget is the number of failures.")
     var threshold: String?
     @Option(help: "In-distribution reference (BEIR folder or JSONL) to fit the embedding baselines on.")
     var reference: String?
-    @Option(name: .long, help: "Maximum tokens for retrieval embeddings (default: the model's max_seq_length).")
+    @Option(name: .long, parsing: .unconditional, help: "Maximum tokens for retrieval embeddings (default: the model's max_seq_length).")
     var maxLength: Int?
-    @Option(help: "Seed of the IPQ k-means and the bootstrap.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Seed of the IPQ k-means and the bootstrap.") var seed: UInt64 = 0
     @Option(name: .long, help: "What to do with a bad dataset line: fail (default) or skip (and count).")
     var onBadLine: BadLinePolicy = .fail
 

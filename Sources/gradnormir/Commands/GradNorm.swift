@@ -17,8 +17,8 @@ struct GradNorm: ParsableCommand {
     @Option(help: "The document used as the query.") var query: String
     @Option(help: "The positive passage.") var positive: String
     @Option(help: "A negative passage (repeat for more).") var negative: [String] = []
-    @Option(help: "InfoNCE temperature τ.") var temperature: Double = 0.05
-    @Option(name: .long, help: "Maximum tokens per text, [CLS] and [SEP] included (GradNormIR uses 512).")
+    @Option(parsing: .unconditional, help: "InfoNCE temperature τ.") var temperature: Double = 0.05
+    @Option(name: .long, parsing: .unconditional, help: "Maximum tokens per text, [CLS] and [SEP] included (GradNormIR uses 512).")
     var maxLength: Int = 512
     @Flag(help: "Also print the gradient norm of every tensor.") var tensorNorms = false
 

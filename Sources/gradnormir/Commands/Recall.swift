@@ -20,10 +20,10 @@ struct Recall: ParsableCommand {
     @Option(help: "Model folder to compare against (e.g. the model before `gradnormir update`).")
     var baseline: String?
     @Option(help: "BEIR folder with corpus.jsonl, queries.jsonl and qrels/.") var dataset: String
-    @Option(help: "Retrieval depth.") var k: Int = 10
+    @Option(parsing: .unconditional, help: "Retrieval depth.") var k: Int = 10
     @Option(help: "Queries to use: all, dev or test (two disjoint halves).") var split: QuerySplit = .all
-    @Option(name: .long, help: "Seed of the dev/test split.") var splitSeed: UInt64 = 0
-    @Option(name: .long, help: "Maximum tokens for retrieval embeddings (default: the model's max_seq_length).")
+    @Option(name: .long, parsing: .unconditional, help: "Seed of the dev/test split.") var splitSeed: UInt64 = 0
+    @Option(name: .long, parsing: .unconditional, help: "Maximum tokens for retrieval embeddings (default: the model's max_seq_length).")
     var maxLength: Int?
     @Option(name: .long, help: "What to do with a bad dataset line: fail (default) or skip (and count).")
     var onBadLine: BadLinePolicy = .fail

@@ -33,27 +33,27 @@ struct Simulate: ParsableCommand {
     @Option(name: .long, help: "Comma-separated sessions at which a new domain arrives.",
             transform: CommaList.parser { "'\($0)' is not a number" })
     var arrivalSessions = CommaList(SimulationConfig().arrivalSessions)
-    @Option(help: "Number of sessions.") var sessions: Int = 10
-    @Option(name: .long, help: "Documents added per session.") var documentsPerSession: Int = 60
-    @Option(help: "Update when the new session's OOD ratio exceeds this.") var gamma: Double = 0.5
-    @Option(help: "Recall@k.") var k: Int = 10
+    @Option(parsing: .unconditional, help: "Number of sessions.") var sessions: Int = 10
+    @Option(name: .long, parsing: .unconditional, help: "Documents added per session.") var documentsPerSession: Int = 60
+    @Option(parsing: .unconditional, help: "Update when the new session's OOD ratio exceeds this.") var gamma: Double = 0.5
+    @Option(parsing: .unconditional, help: "Recall@k.") var k: Int = 10
     @Option(help: "Comma-separated strategies: zero-shot, naive, gradnormir, knn, mahalanobis.",
             transform: CommaList.parser {
                 "unknown strategy '\($0)' (known: \(UpdateStrategy.allCases.map(\.rawValue).joined(separator: ", ")))"
             })
     var strategies = CommaList(UpdateStrategy.allCases)
-    @Option(help: "New-session documents GradNormIR scores per decision.") var scored: Int = 8
-    @Option(help: "Known documents GradNormIR scores per decision (its threshold).") var known: Int = 8
-    @Option(help: "GradNormIR positives per document.") var positives: Int = 4
-    @Option(name: .long, help: "Maximum tokens of documents and queries (indexing, scoring, updating).") var maxLength: Int = 128
-    @Option(help: "Epochs of each update over the session's documents.") var epochs: Int = 2
-    @Option(help: "Learning rate of the updates.") var lr: Double?
-    @Option(name: .long, help: "Batch size of the updates (in-batch negatives).") var batchSize: Int = 16
+    @Option(parsing: .unconditional, help: "New-session documents GradNormIR scores per decision.") var scored: Int = 8
+    @Option(parsing: .unconditional, help: "Known documents GradNormIR scores per decision (its threshold).") var known: Int = 8
+    @Option(parsing: .unconditional, help: "GradNormIR positives per document.") var positives: Int = 4
+    @Option(name: .long, parsing: .unconditional, help: "Maximum tokens of documents and queries (indexing, scoring, updating).") var maxLength: Int = 128
+    @Option(parsing: .unconditional, help: "Epochs of each update over the session's documents.") var epochs: Int = 2
+    @Option(parsing: .unconditional, help: "Learning rate of the updates.") var lr: Double?
+    @Option(name: .long, parsing: .unconditional, help: "Batch size of the updates (in-batch negatives).") var batchSize: Int = 16
     @Option(help: "Batches of the updates: random (the authors' shuffle) or neighbours (hard in-batch negatives).")
     var batching: UpdateBatching = .random
     @Option(help: "Positive of the updates' query crops: document (the authors') or rest (inverse cloze).")
     var positive: UpdatePositive = .document
-    @Option(help: "Seed of every draw.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Seed of every draw.") var seed: UInt64 = 0
     @Flag(help: "Discard the results already in --out and start from S1.") var restart = false
 
     /// Library setting names that this command spells otherwise.
@@ -78,8 +78,11 @@ struct Simulate: ParsableCommand {
             let model = try options.load()
             let datasets = try EvolvingCorpusSimulation.loadDomains(folder: data, config: config)
             let simulation = try EvolvingCorpusSimulation(base: model, datasets: datasets, config: config, log: note)
-            let output = try SimulationOutput(folder: out, simulation: simulation, model: model.checkpoint.folder,
-                                              data: data, strategies: strategies.values, startOver: restart)
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let lock = try OutputLock(path: OutputLock.path(forFolder: out))
+            defer { withExtendedLifetime(lock) {} }
+            let output = try SimulationOutput(folder: out, simulation: simulation, data: data,
+                                              strategies: strategies.values, startOver: restart)
             note("simulate: " + simulation.planSummary)
             if output.isComplete {
                 note("simulate: \(out) already holds all \(output.results.count) sessions")

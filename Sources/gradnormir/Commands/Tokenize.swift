@@ -17,7 +17,7 @@ struct Tokenize: ParsableCommand {
         discussion: "With no TEXT, reads JSON lines {\"text\": …} (or a BEIR corpus.jsonl) from standard input.")
 
     @OptionGroup var options: ModelOptions
-    @Option(name: .long, help: "Maximum ids per text, [CLS] and [SEP] included (default: the model's max_seq_length).")
+    @Option(name: .long, parsing: .unconditional, help: "Maximum ids per text, [CLS] and [SEP] included (default: the model's max_seq_length).")
     var maxLength: Int?
     @Argument(help: "Texts to tokenize.") var texts: [String] = []
 

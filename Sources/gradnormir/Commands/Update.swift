@@ -24,23 +24,23 @@ struct Update: ParsableCommand {
     var corpus: String
     @Option(help: "Output folder for the updated model, update.json and the resume state.")
     var out: String
-    @Option(help: "Passes over the documents (default 1; ignored with --steps).") var epochs: Int?
-    @Option(help: "Optimizer steps (default: epochs × ⌈documents / batch size⌉).") var steps: Int?
-    @Option(name: .customLong("lr"), help: "Peak learning rate (default 2e-5).") var learningRate: Double?
-    @Option(name: .long, help: "Documents per step (default 16).") var batchSize: Int?
-    @Option(name: .long, help: "Maximum tokens per document, [CLS] and [SEP] included (default 256).") var maxLength: Int?
-    @Option(help: "Seed of the shuffles and crops (default 0).") var seed: UInt64?
-    @Option(help: "Share of the steps spent warming up the learning rate (default 0.1).") var warmup: Double?
-    @Option(name: .long, help: "AdamW weight decay (default 0.01).") var weightDecay: Double?
-    @Option(name: .long, help: "Clip the gradient's global L2 norm to this (default 1.0).") var maxGradNorm: Double?
-    @Option(help: "InfoNCE temperature τ (default 0.05).") var temperature: Double?
-    @Option(name: .long, help: "Smallest share of a document's tokens in its query crop (default 0.1).") var cropMin: Double?
-    @Option(name: .long, help: "Largest share of a document's tokens in its query crop (default 0.5).") var cropMax: Double?
+    @Option(parsing: .unconditional, help: "Passes over the documents (default 1; ignored with --steps).") var epochs: Int?
+    @Option(parsing: .unconditional, help: "Optimizer steps (default: epochs × ⌈documents / batch size⌉).") var steps: Int?
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Peak learning rate (default 2e-5).") var learningRate: Double?
+    @Option(name: .long, parsing: .unconditional, help: "Documents per step (default 16).") var batchSize: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Maximum tokens per document, [CLS] and [SEP] included (default 256).") var maxLength: Int?
+    @Option(parsing: .unconditional, help: "Seed of the shuffles and crops (default 0).") var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Share of the steps spent warming up the learning rate (default 0.1).") var warmup: Double?
+    @Option(name: .long, parsing: .unconditional, help: "AdamW weight decay (default 0.01).") var weightDecay: Double?
+    @Option(name: .long, parsing: .unconditional, help: "Clip the gradient's global L2 norm to this (default 1.0).") var maxGradNorm: Double?
+    @Option(parsing: .unconditional, help: "InfoNCE temperature τ (default 0.05).") var temperature: Double?
+    @Option(name: .long, parsing: .unconditional, help: "Smallest share of a document's tokens in its query crop (default 0.1).") var cropMin: Double?
+    @Option(name: .long, parsing: .unconditional, help: "Largest share of a document's tokens in its query crop (default 0.5).") var cropMax: Double?
     @Option(help: "Batches: random (a seeded shuffle, the authors' recipe; default) or neighbours (near neighbours together: hard in-batch negatives).")
     var batching: UpdateBatching?
     @Option(help: "Positive of a query crop: document (the whole document, the authors' task; default) or rest (the document with the crop cut out: the inverse cloze task).")
     var positive: UpdatePositive?
-    @Option(name: .long, help: "Save the resume state every N steps (default 20).") var saveEvery: Int = 20
+    @Option(name: .long, parsing: .unconditional, help: "Save the resume state every N steps (default 20).") var saveEvery: Int = 20
     @Flag(help: "Discard a saved state or finished update in OUT and start over.") var restart = false
     @Option(name: .long, help: "What to do with a bad corpus line: fail (default) or skip (and count).")
     var onBadLine: BadLinePolicy = .fail
@@ -91,11 +91,21 @@ struct Update: ParsableCommand {
             if resolved(out) == resolved(model.checkpoint.folder) {
                 throw GradNormIRError.invalidInput("--out \(out) is the model's own folder; write the updated model to another folder")
             }
+            let stateFolder = URL(fileURLWithPath: out).appendingPathComponent(".update-state").path
+            let summaryPath = URL(fileURLWithPath: out).appendingPathComponent("update.json").path
+            // Everything that can be refused is checked before the output is created: a fresh
+            // update's trainer (settings, length, at least two usable documents) is built first.
+            var fresh: UpdateTrainer?
+            if restart || !fm.fileExists(atPath: URL(fileURLWithPath: stateFolder).appendingPathComponent("state.safetensors").path) {
+                fresh = try UpdateTrainer(retriever: model, documents: texts, config: config)
+            } else {
+                _ = try model.validatedMaxLength(config.maxLength)
+            }
             do { try fm.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
                 throw GradNormIRError.io(path: out, reason: "cannot create the folder: \(error.localizedDescription)")
             }
-            let stateFolder = URL(fileURLWithPath: out).appendingPathComponent(".update-state").path
-            let summaryPath = URL(fileURLWithPath: out).appendingPathComponent("update.json").path
+            let lock = try OutputLock(path: OutputLock.path(forFolder: out))
+            defer { withExtendedLifetime(lock) {} }
             if restart {
                 try? fm.removeItem(atPath: stateFolder)
                 try? fm.removeItem(atPath: summaryPath)
@@ -112,7 +122,7 @@ struct Update: ParsableCommand {
                 trainer = resumed
                 note("update: resuming after step \(trainer.step) of \(trainer.totalSteps)")
             } else {
-                let fresh = try UpdateTrainer(retriever: model, documents: texts, config: config)
+                let fresh = try fresh ?? UpdateTrainer(retriever: model, documents: texts, config: config)
                 if fm.fileExists(atPath: summaryPath) {
                     let done = try? JSONDecoder().decode(UpdateSummary.self, from: Data(contentsOf: URL(fileURLWithPath: summaryPath)))
                     if let s = done, s.config == config, s.corpusFingerprint == fresh.corpusFingerprint,

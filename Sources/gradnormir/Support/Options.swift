@@ -9,7 +9,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Hugging Face BERT-family model folder (default: $GRADNORMIR_MODEL or models/all-MiniLM-L6-v2).")
     var model: String?
 
-    @Option(name: .long, help: "BLAS and worker threads (default: OpenBLAS's own choice).")
+    @Option(name: .long, parsing: .unconditional, help: "BLAS and worker threads (default: OpenBLAS's own choice).")
     var threads: Int?
 
     func validate() throws {

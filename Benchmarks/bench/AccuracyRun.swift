@@ -76,10 +76,25 @@ extension AccuracyBench {
             retrievers[key] = r
             return r
         }
-        func index(_ c: Configuration, _ name: String, _ texts: [String], _ model: Retriever) throws -> CorpusIndex {
+        func index(_ c: Configuration, _ name: String, _ documents: [Document], _ model: Retriever) throws -> CorpusIndex {
             let key = c.retrieval + "|" + name
             if let base = indexes[key] { return try CorpusIndex(reusing: base, config: c.scoring) }
-            let i = try CorpusIndex(documents: texts, retriever: model, config: c.scoring)
+            let texts = documents.map(\.fullText)
+            let i: CorpusIndex
+            if let indexFolder {
+                // Built once (resumable), then read: the same embeddings as computing them here.
+                let folder = (indexFolder as NSString).appendingPathComponent(
+                    c.retrieval.replacingOccurrences(of: " ", with: "-") + "/" + name)
+                let start = now()
+                let built = try EmbeddingIndex.build(documents: documents, corpus: name, retriever: model,
+                                                     maxLength: c.scoring.maxLength, folder: folder)
+                if built > 0 { note("bench: accuracy: indexed \(name) for \(c.retrieval) in \(fmt(now() - start, 0)) s → \(folder)") }
+                let saved = try EmbeddingIndex.load(folder: folder, expected: EmbeddingIndex.expectedManifest(
+                    documents: documents, corpus: name, retriever: model, maxLength: c.scoring.maxLength))
+                i = try CorpusIndex(documents: texts, embeddings: saved.embeddings, retriever: model, config: c.scoring)
+            } else {
+                i = try CorpusIndex(documents: texts, retriever: model, config: c.scoring)
+            }
             indexes[key] = i
             return i
         }
@@ -90,7 +105,7 @@ extension AccuracyBench {
             let model = try retriever(cfg)
             // Threshold: mean score of a seeded sample of the in-distribution reference, scored by
             // this configuration with the run's fixed depths (the corpora's regime).
-            let refIndex = try index(cfg, "reference", refDocs.map(\.fullText), model)
+            let refIndex = try index(cfg, "reference", refDocs, model)
             let refStart = now()
             let refScorer = GradNormScorer(retriever: model, corpus: refIndex)
             let refPick = seededSample(count: refDocs.count, sample: size.referenceDocuments, seed: seed)
@@ -108,7 +123,7 @@ extension AccuracyBench {
             for corpus in corpora {
                 let data = datasets[corpus]!
                 let indexStart = now()
-                let corpusIndex = try index(cfg, corpus, data.corpus.map(\.fullText), model)
+                let corpusIndex = try index(cfg, corpus, data.corpus, model)
                 let start = now()
                 let scorer = GradNormScorer(retriever: model, corpus: corpusIndex)
                 let pick = seededSample(count: data.corpus.count, sample: size.documents, seed: seed)

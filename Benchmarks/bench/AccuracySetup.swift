@@ -81,6 +81,9 @@ struct AccuracyBench {
     let configKeys: [String]?
     /// `--corpora`: the corpora to use instead of the size's.
     let corporaList: [String]?
+    /// `--index-folder`: where persisted indexes (`EmbeddingIndex`) of every (retrieval settings,
+    /// corpus) are built once and read by later runs; nil: every run embeds its corpora.
+    let indexFolder: String?
     let k = 10
     let seed: UInt64 = 13
 

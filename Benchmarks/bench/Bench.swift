@@ -29,13 +29,15 @@ struct Bench: ParsableCommand {
     @Option(help: "Comma-separated corpora of the accuracy section (default: the size's list).",
             transform: CommaList.parser { "'\($0)' is not a corpus name" })
     var corpora: CommaList<String>?
+    @Option(name: .long, help: "Folder of persisted corpus indexes for the accuracy section: each (checkpoint, pooling, length) × corpus is embedded once into it and read by later runs (e.g. results/indexes for the debdesc corpora). Default: embed every run.")
+    var indexFolder: String?
     @Option(help: "Documents scored per corpus in the accuracy section (default: the size's: 3 quick, 10 default, 40 full).")
     var documents: Int?
     @Option(help: "Reference documents scored for each threshold (default: the size's: 6 quick, 20 default, 60 full).")
     var referenceDocuments: Int?
     @Option(help: "Second candidate retriever (skipped when absent).")
     var secondModel: String = "models/paraphrase-MiniLM-L3-v2"
-    @Option(help: "Comma-separated sections to run: forward, record, accuracy, simulate (the record section reuses the forward section's roofline when both run; simulate — the evolving-corpus replay of `gradnormir simulate`, under 20 minutes — runs only when named).",
+    @Option(help: "Comma-separated sections to run: forward, record, accuracy, simulate, search (the record section reuses the forward section's roofline when both run; simulate — the evolving-corpus replay of `gradnormir simulate`, under 20 minutes — and search — exact top-k of VectorIndex against FAISS's IndexFlatIP on 40k and 1M random unit vectors, FAISS from `pip install faiss-cpu` — run only when named).",
             transform: CommaList.parser { "unknown section '\($0)' (known: \(Section.allCases.map(\.rawValue).joined(separator: ", ")))" })
     var sections = CommaList<Section>([.forward, .record, .accuracy])
     @Flag(help: "Skip the PyTorch comparison even when torch is importable.")
@@ -44,7 +46,7 @@ struct Bench: ParsableCommand {
     var out: String = "results"
 
     /// The bench's sections.
-    enum Section: String, CaseIterable, ExpressibleByArgument { case forward, record, accuracy, simulate }
+    enum Section: String, CaseIterable, ExpressibleByArgument { case forward, record, accuracy, simulate, search }
 
     func validate() throws {
         guard threads.values.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--threads: thread counts must be positive") }
@@ -118,7 +120,7 @@ struct Bench: ParsableCommand {
             if let n = documents { size.documents = n }
             if let n = referenceDocuments { size.referenceDocuments = n }
             let acc = AccuracyBench(candidates: candidates, size: size, dataDir: dataDir,
-                                    configKeys: configs?.values, corporaList: corpora?.values)
+                                    configKeys: configs?.values, corporaList: corpora?.values, indexFolder: indexFolder)
             do {
                 let (markdown, json) = try acc.run().render(plotFolder: (out as NSString).appendingPathComponent("plots"))
                 print(markdown)
@@ -136,6 +138,14 @@ struct Bench: ParsableCommand {
                 results["simulate"] = try SimulateBench.run(model: retriever, dataDir: dataDir, quick: quick, out: out)
             } catch let e as GradNormIRError {
                 throw ValidationError("simulate section: \(e.description)")
+            }
+        }
+
+        if wanted.contains(.search) {
+            do {
+                results["search"] = try SearchBench(reps: reps, quick: quick).run(threadCounts: threadCounts)
+            } catch let e as GradNormIRError {
+                throw ValidationError("search section: \(e.description)")
             }
         }
 

@@ -58,6 +58,28 @@ final class CLITests: XCTestCase {
         return p
     }
 
+    /// Runs the program with `args` again and again until a run ends by itself (at most `maxRuns`
+    /// runs): each of the first `interrupted` runs still running after `delay(attempt)` seconds
+    /// is killed with SIGKILL. Returns the kills, every run's standard error, and the exit status
+    /// of the run that ended by itself (nil if none did).
+    static func killAndRerun(_ args: [String], interrupted: Int, maxRuns: Int = 40,
+                             delay: (Int) -> Double) throws -> (kills: Int, stderr: [String], status: Int32?) {
+        var kills = 0
+        var errors: [String] = []
+        for attempt in 0..<maxRuns {
+            let err = Pipe()
+            let p = try start(args, stderr: err)
+            if attempt < interrupted {
+                Thread.sleep(forTimeInterval: delay(attempt))
+                if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
+            }
+            errors.append(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+            p.waitUntilExit()
+            if p.terminationReason == .exit { return (kills, errors, p.terminationStatus) }
+        }
+        return (kills, errors, nil)
+    }
+
     /// Writes `text` to `dir/name` and returns its path.
     static func write(_ text: String, to dir: URL, as name: String) throws -> String {
         let path = dir.appendingPathComponent(name).path
@@ -187,18 +209,11 @@ final class ScoreResumeTests: XCTestCase {
 
         let out = dir.appendingPathComponent("killed.jsonl").path
         var rng = TestRNG(seed: 2026)
-        var kills = 0
-        for attempt in 0..<40 {
-            let p = try cli.start(args + ["--out", out])
-            // Kill after 0.15–1.2 s (model loading and embedding take part of that), except that
-            // every run after the 12th is left to finish.
-            if attempt < 12 {
-                Thread.sleep(forTimeInterval: 0.15 + 1.05 * (rng.uniform() + 1) / 2)
-                if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
-            }
-            p.waitUntilExit()
-            if p.terminationReason == .exit && p.terminationStatus == 0 { break }
+        // Kill after 0.15–1.2 s (model loading and embedding take part of that), 12 times.
+        let (kills, _, status) = try cli.killAndRerun(args + ["--out", out], interrupted: 12) { _ in
+            0.15 + 1.05 * (rng.uniform() + 1) / 2
         }
+        XCTAssertEqual(status, 0)
         XCTAssertGreaterThan(kills, 0, "the test must actually interrupt the run")
         let got = try String(contentsOfFile: out, encoding: .utf8)
         XCTAssertEqual(got, expected, "a killed and resumed run must write exactly the uninterrupted run's lines")

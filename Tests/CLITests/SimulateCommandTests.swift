@@ -161,19 +161,10 @@ final class SimulateCommandTests: XCTestCase {
         let first = try CLITests.run(args + ["--out", whole.path])
         XCTAssertEqual(first.status, 0, first.stderr)
         var rng = TestRNG(seed: 2028)
-        var kills = 0
-        for attempt in 0..<20 {
-            let p = try CLITests.start(args + ["--out", killed.path])
-            if attempt < 6 {
-                Thread.sleep(forTimeInterval: 0.5 + 2.5 * (rng.uniform() + 1) / 2)
-                if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
-            }
-            p.waitUntilExit()
-            if p.terminationReason == .exit {
-                XCTAssertEqual(p.terminationStatus, 0)
-                break
-            }
+        let (kills, _, status) = try CLITests.killAndRerun(args + ["--out", killed.path], interrupted: 6, maxRuns: 20) { _ in
+            0.5 + 2.5 * (rng.uniform() + 1) / 2
         }
+        XCTAssertEqual(status, 0)
         XCTAssertGreaterThan(kills, 0, "the test must actually interrupt the run")
         XCTAssertEqual(try decisions(killed), try decisions(whole))
         let lines = try String(contentsOf: killed.appendingPathComponent("sessions.jsonl"), encoding: .utf8).split(separator: "\n")

@@ -11,7 +11,7 @@ public enum Evaluation {
     /// the same maximum length (e.g. by a `CorpusIndex`), so they are not computed again.
     public static func groundTruth(dataset: BEIRDataset, retriever: Retriever, k: Int, maxLength: Int? = nil,
                                    documentEmbeddings: [[Float]]? = nil) throws -> (recall: DocumentRecall, embeddings: [[Float]]) {
-        let run = try retrieve(dataset: dataset, retriever: retriever, k: k, maxLength: maxLength,
+        let run = try retrieve(dataset: dataset, retriever: retriever, k: k, depth: k, maxLength: maxLength,
                                documentEmbeddings: documentEmbeddings)
         let recall = try Metrics.perDocumentRecall(rankings: run.rankings, qrels: run.qrels,
                                                    documentCount: dataset.corpus.count, k: k)
@@ -22,9 +22,10 @@ public enum Evaluation {
     /// the share of its relevant documents in its top k, retrieving as in `groundTruth` (from the
     /// documents with a relevant query, by cosine). The per-query view `RecallComparison` pairs.
     public static func queryRecall(dataset: BEIRDataset, retriever: Retriever, k: Int, maxLength: Int? = nil,
+                                   documentEmbeddings: [[Float]]? = nil,
                                    include: (Query) -> Bool = { _ in true }) throws -> QueryRecall {
-        let run = try retrieve(dataset: dataset, retriever: retriever, k: k, maxLength: maxLength,
-                               documentEmbeddings: nil, include: include)
+        let run = try retrieve(dataset: dataset, retriever: retriever, k: k, depth: k, maxLength: maxLength,
+                               documentEmbeddings: documentEmbeddings, include: include)
         guard !run.queries.isEmpty else {
             throw GradNormIRError.invalidInput("\(dataset.folder): no query with a relevant document is selected")
         }
@@ -32,10 +33,11 @@ public enum Evaluation {
         return QueryRecall(ids: run.queries.map(\.id), recall: recall, k: k)
     }
 
-    /// Every selected query with a relevant document retrieves its top k from the documents that
-    /// have a relevant query. Rankings and qrels are in corpus indices, queries in the order kept;
-    /// `embeddings` are the corpus's search embeddings (`documentEmbeddings` when given).
-    private static func retrieve(dataset: BEIRDataset, retriever: Retriever, k: Int, maxLength: Int?,
+    /// Every selected query with a relevant document retrieves its top `depth` (≥ k) from the
+    /// documents that have a relevant query. Rankings and qrels are in corpus indices, queries in
+    /// the order kept; `embeddings` are the corpus's search embeddings (`documentEmbeddings` when
+    /// given, else `Retriever.corpusEmbeddings`).
+    private static func retrieve(dataset: BEIRDataset, retriever: Retriever, k: Int, depth: Int, maxLength: Int?,
                                  documentEmbeddings: [[Float]]?, include: (Query) -> Bool = { _ in true })
         throws -> (queries: [Query], rankings: [[Int]], qrels: [Int: Set<Int>], embeddings: [[Float]]) {
         guard k >= 1 else { throw GradNormIRError.invalidSetting(name: "k", reason: "must be at least 1") }
@@ -43,7 +45,8 @@ public enum Evaluation {
         if let e = documentEmbeddings, e.count != dataset.corpus.count {
             throw GradNormIRError.invalidInput("\(e.count) document embeddings for a corpus of \(dataset.corpus.count)")
         }
-        let embeddings = try documentEmbeddings ?? retriever.searchEmbeddings(dataset.corpus.map(\.fullText), maxLength: m)
+        let embeddings = documentEmbeddings
+            ?? retriever.corpusEmbeddings(ids: dataset.corpus.map { retriever.tokenizer.encode($0.fullText, maxLength: m) })
         let pool = dataset.corpus.indices.filter { !dataset.relevantQueries(of: dataset.corpus[$0].id).isEmpty }
         guard !pool.isEmpty else {
             throw GradNormIRError.invalidInput("\(dataset.folder): no document has a relevant query in \(dataset.qrelsPath)")
@@ -56,7 +59,8 @@ public enum Evaluation {
         }
         guard !queries.isEmpty else { return (queries, [], qrels, embeddings) }
         let qEmb = try retriever.searchEmbeddings(queries.map(\.text), maxLength: m)
-        let rankings = index.search(qEmb, k: k).map { $0.map { pool[$0.index] } }
+        // The top `depth` (≥ k) of each query; its first k are the top k (the order is total).
+        let rankings = index.search(qEmb, k: max(k, depth)).map { $0.map { pool[$0.index] } }
         return (queries, rankings, qrels, embeddings)
     }
 
@@ -66,8 +70,13 @@ public enum Evaluation {
                                 reference: [[Float]]?, threshold: Double?, k: Int = 100,
                                 maxLength: Int? = nil, seed: UInt64 = 0,
                                 documentEmbeddings: [[Float]]? = nil) throws -> EvaluationReport {
-        let (recall, embeddings) = try groundTruth(dataset: dataset, retriever: retriever, k: k, maxLength: maxLength,
-                                                   documentEmbeddings: documentEmbeddings)
+        // Retrieved to the rank depth, so that every relevant document's rank is known down to it.
+        let run = try retrieve(dataset: dataset, retriever: retriever, k: k, depth: EvaluationReport.rankDepth,
+                               maxLength: maxLength, documentEmbeddings: documentEmbeddings)
+        let recall = try Metrics.perDocumentRecall(rankings: run.rankings, qrels: run.qrels,
+                                                   documentCount: dataset.corpus.count, k: k)
+        let embeddings = run.embeddings
+        let queryPosition = Dictionary(uniqueKeysWithValues: run.queries.enumerated().map { ($1.id, $0) })
         let rec = recall.recall
         // Evaluated: scored and with a relevant query.
         let docs = dataset.corpus.indices.filter { i in
@@ -110,7 +119,13 @@ public enum Evaluation {
                                 failures: failures, k: k, meanRecall: r.reduce(0, +) / Double(r.count),
                                 corpusRecall: everyRecall.reduce(0, +) / Double(max(1, everyRecall.count)),
                                 drrAll: allDRR, threshold: threshold, detectors: results,
-                                outcomes: docs.indices.map { DocumentOutcome(id: dataset.corpus[docs[$0]].id,
-                                                                             gradNorm: gradScores[$0], recall: r[$0]) })
+                                outcomes: docs.indices.map { i in
+                                    let d = docs[i], queries = dataset.relevantQueries(of: dataset.corpus[d].id)
+                                    let ranks = queries.map { q in
+                                        queryPosition[q].flatMap { run.rankings[$0].firstIndex(of: d) }.map { $0 + 1 }
+                                    }
+                                    return DocumentOutcome(id: dataset.corpus[d].id, gradNorm: gradScores[i], recall: r[i],
+                                                           queries: queries, ranks: ranks)
+                                })
     }
 }

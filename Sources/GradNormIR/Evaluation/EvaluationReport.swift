@@ -24,16 +24,38 @@ public struct DetectorResult: Sendable, Encodable {
 }
 
 /// One evaluated document: its GradNormIR score and the ground truth.
-public struct DocumentOutcome: Sendable, Equatable {
+/// Written as one JSON line by `evaluate --per-document`: `{"_id", "score", "recall@k" as
+/// "recall", "failed", "queries", "ranks"}`.
+public struct DocumentOutcome: Sendable, Equatable, Encodable {
     public let id: String
     public let gradNorm: Double
+    /// recall@k of the document: the share of its relevant queries whose top k contain it.
     public let recall: Double
+    /// Its relevant queries (qrels order) and its 1-based rank in each one's ranking, nil when
+    /// below `EvaluationReport.rankDepth`.
+    public let queries: [String]
+    public let ranks: [Int?]
     /// recall(d) < 1: the retriever misses d for some relevant query.
     public var failed: Bool { recall < 1 }
+
+    enum CodingKeys: String, CodingKey { case id = "_id", score, recall, failed, queries, ranks }
+
+    public func encode(to encoder: Swift.Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(gradNorm, forKey: .score)
+        try c.encode(recall, forKey: .recall)
+        try c.encode(failed, forKey: .failed)
+        try c.encode(queries, forKey: .queries)
+        try c.encode(ranks, forKey: .ranks)
+    }
 }
 
 /// The evaluation of one scored corpus.
 public struct EvaluationReport: Sendable, Encodable {
+    /// How deep every query's ranking is kept for the documents' ranks (`DocumentOutcome.ranks`).
+    public static let rankDepth = 100
+
     public let dataset: String
     /// Documents in the corpus, and those evaluated (scored, and with at least one relevant query).
     public let documents: Int

@@ -26,17 +26,19 @@ public final class CorpusIndex {
         try config.validate()
         let m = try retriever.validatedMaxLength(config.maxLength)
         let ids = documents.map { retriever.tokenizer.encode($0, maxLength: m) }
-        var embeddings: [[Float]] = []
-        embeddings.reserveCapacity(ids.count)
-        let chunk = 64
-        var start = 0
-        while start < ids.count {
-            let end = min(ids.count, start + chunk)
-            embeddings += retriever.searchEmbeddings(ids: Array(ids[start..<end]))
-            start = end
-            progress?(start)
-        }
-        try self.init(tokenIds: ids, embeddings: embeddings, dimension: retriever.config.hiddenSize, config: config)
+        try self.init(tokenIds: ids, embeddings: retriever.corpusEmbeddings(ids: ids, progress: progress),
+                      dimension: retriever.config.hiddenSize, config: config)
+    }
+
+    /// The index of `documents` over embeddings already computed (a persisted `EmbeddingIndex`
+    /// of the same documents at the config's maximum length): the documents are tokenised, not
+    /// encoded.
+    public convenience init(documents: [String], embeddings: [[Float]], retriever: Retriever,
+                            config: ScoringConfig) throws {
+        try config.validate()
+        let m = try retriever.validatedMaxLength(config.maxLength)
+        try self.init(tokenIds: documents.map { retriever.tokenizer.encode($0, maxLength: m) }, embeddings: embeddings,
+                      dimension: retriever.config.hiddenSize, config: config)
     }
 
     /// The same from token ids and their (L2-normalised) search embeddings already computed, e.g.

@@ -105,6 +105,26 @@ public final class Retriever {
         }
     }
 
+    /// Documents per embedding call when a whole corpus is embedded (`corpusEmbeddings`).
+    public static let corpusChunk = 64
+
+    /// The search embeddings of a corpus, `corpusChunk` documents per `searchEmbeddings(ids:)`
+    /// call, `progress(done)` after each. The one way every command and the persisted index
+    /// embed a corpus, so their embeddings are the same bits (the encoder packs each chunk into
+    /// one batch, and some BLAS kernels round a row by the rows beside it).
+    public func corpusEmbeddings(ids: [[Int]], progress: ((Int) -> Void)? = nil) -> [[Float]] {
+        var embeddings: [[Float]] = []
+        embeddings.reserveCapacity(ids.count)
+        var start = 0
+        while start < ids.count {
+            let end = min(ids.count, start + Self.corpusChunk)
+            embeddings += searchEmbeddings(ids: Array(ids[start..<end]))
+            start = end
+            progress?(start)
+        }
+        return embeddings
+    }
+
     /// `searchEmbeddings(ids:)` of texts, tokenised and truncated to `maxLength`.
     public func searchEmbeddings(_ texts: [String], maxLength: Int? = nil) throws -> [[Float]] {
         let m = try validatedMaxLength(maxLength)

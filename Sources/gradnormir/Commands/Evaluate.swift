@@ -27,6 +27,10 @@ struct Evaluate: ParsableCommand {
     @Option(parsing: .unconditional, help: "Seed of the IPQ k-means and the bootstrap.") var seed: UInt64 = 0
     @Option(name: .long, help: "What to do with a bad dataset line: fail (default) or skip (and count).")
     var onBadLine: BadLinePolicy = .fail
+    @Option(help: "A persisted index of the dataset's corpus (`gradnormir index`, same model and --max-length): its embeddings are read instead of computed.")
+    var index: String?
+    @Option(name: .long, help: "Also write one JSON line per evaluated document to this file: {\"_id\", \"score\", \"recall\", \"failed\", \"queries\", \"ranks\"} (rank of the document for each relevant query, null below 100).")
+    var perDocument: String?
 
     func validate() throws {
         guard k >= 1 else { throw OptionError("--k must be at least 1") }
@@ -45,8 +49,19 @@ struct Evaluate: ParsableCommand {
                 let (docs, _) = try BEIRDataset.loadCorpus(path: reference, onBadLine: onBadLine)
                 refEmb = try model.searchEmbeddings(docs.map(\.fullText), maxLength: maxLength)
             }
+            let embeddings = try index.map { folder in
+                try EmbeddingIndex.load(folder: folder, expected: EmbeddingIndex.expectedManifest(
+                    documents: data.corpus, corpus: dataset, retriever: model,
+                    maxLength: try model.validatedMaxLength(maxLength))).embeddings
+            }
             let report = try Evaluation.evaluate(dataset: data, retriever: model, scores: byId, reference: refEmb,
-                                                 threshold: thr, k: k, maxLength: maxLength, seed: seed)
+                                                 threshold: thr, k: k, maxLength: maxLength, seed: seed,
+                                                 documentEmbeddings: embeddings)
+            if let perDocument {
+                let encoder = JSONLineEncoder()
+                let lines = try report.outcomes.map { try encoder.encode($0) + "\n" }.joined()
+                try writeFileAtomically(perDocument, Data(lines.utf8))
+            }
             print(report.json)
             note(report.table)
         }

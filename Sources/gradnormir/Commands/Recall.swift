@@ -27,6 +27,8 @@ struct Recall: ParsableCommand {
     var maxLength: Int?
     @Option(name: .long, help: "What to do with a bad dataset line: fail (default) or skip (and count).")
     var onBadLine: BadLinePolicy = .fail
+    @Option(help: "A persisted index of the dataset's corpus made with --model (`gradnormir index`, same --max-length): its embeddings are read instead of computed (the baseline's are computed).")
+    var index: String?
 
     /// The output object (the baseline's fields only with --baseline).
     struct Output: Encodable {
@@ -58,12 +60,17 @@ struct Recall: ParsableCommand {
             let data = try BEIRDataset.load(folder: dataset, onBadLine: onBadLine)
             if data.skippedLines > 0 { note("recall: skipped \(data.skippedLines) bad line(s) in \(dataset)") }
             let split = self.split, seed = splitSeed
-            func measure(_ r: Retriever) throws -> QueryRecall {
-                try Evaluation.queryRecall(dataset: data, retriever: r, k: k, maxLength: maxLength,
+            func measure(_ r: Retriever, embeddings: [[Float]]? = nil) throws -> QueryRecall {
+                try Evaluation.queryRecall(dataset: data, retriever: r, k: k, maxLength: maxLength, documentEmbeddings: embeddings,
                                            include: { split.contains($0.id, seed: seed) })
             }
             let model = try options.load()
-            let candidate = try measure(model)
+            let embeddings = try index.map { folder in
+                try EmbeddingIndex.load(folder: folder, expected: EmbeddingIndex.expectedManifest(
+                    documents: data.corpus, corpus: dataset, retriever: model,
+                    maxLength: try model.validatedMaxLength(maxLength))).embeddings
+            }
+            let candidate = try measure(model, embeddings: embeddings)
             var output = Output(dataset: dataset, k: k, split: split.rawValue, splitSeed: seed, queries: candidate.ids.count,
                                 model: options.folder, recall: candidate.mean)
             var summary = String(format: "recall: %@ recall@%d %.4f over %d queries (%@)",

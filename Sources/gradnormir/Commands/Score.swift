@@ -35,6 +35,8 @@ struct Score: ParsableCommand {
     var skipFirstNegative = true
     @Option(name: .long, help: "What to do with a bad corpus line: fail (default) or skip (and count).")
     var onBadLine: BadLinePolicy = .fail
+    @Option(help: "A persisted index of the corpus (`gradnormir index`, same model and --max-length): its embeddings are read instead of computed.")
+    var index: String?
 
     static let vocabulary = CommandVocabulary(
         resumeHint: "rerun with the same corpus, model and arguments to resume, or use another --out")
@@ -76,6 +78,10 @@ struct Score: ParsableCommand {
             }
             let model = try options.load()
             _ = try model.validatedMaxLength(maxLength)
+            let saved = try index.map { folder in
+                try EmbeddingIndex.load(folder: folder, expected: EmbeddingIndex.expectedManifest(
+                    documents: docs, corpus: corpus, retriever: model, maxLength: maxLength))
+            }
             if let sample, sample >= docs.count {
                 note("score: --sample \(sample) is not smaller than the corpus: scoring all \(docs.count) documents")
             }
@@ -102,11 +108,17 @@ struct Score: ParsableCommand {
             }
             if !file.done.isEmpty { note("score: resuming after \(file.done.count) of \(targets.count) documents") }
 
-            var embedProgress = ProgressReporter(label: "embedding", total: docs.count)
-            let index = try CorpusIndex(documents: docs.map(\.fullText), retriever: model, config: config) {
-                embedProgress.update($0, force: $0 == docs.count)
+            let corpusIndex: CorpusIndex
+            if let saved {
+                corpusIndex = try CorpusIndex(documents: docs.map(\.fullText), embeddings: saved.embeddings,
+                                              retriever: model, config: config)
+            } else {
+                var embedProgress = ProgressReporter(label: "embedding", total: docs.count)
+                corpusIndex = try CorpusIndex(documents: docs.map(\.fullText), retriever: model, config: config) {
+                    embedProgress.update($0, force: $0 == docs.count)
+                }
             }
-            let scorer = GradNormScorer(retriever: model, corpus: index)
+            let scorer = GradNormScorer(retriever: model, corpus: corpusIndex)
             var progress = ProgressReporter(label: "scoring", total: targets.count, alreadyDone: file.done.count)
             let started = Date()
             let first = file.done.count

@@ -27,3 +27,18 @@ func fmt(_ x: Double, _ decimals: Int = 1) -> String { String(format: "%.\(decim
 
 /// Progress and notes go to standard error, tables to standard output.
 func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+/// Runs `python3 ARGUMENTS` (a comparison script of the bench) and parses the JSON object it
+/// prints on standard output; nil object when it could not start, failed, or printed no object.
+func runPythonJSON(_ arguments: [String]) -> (status: Int32, object: [String: Any]?) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3"] + arguments
+    let out = Pipe()
+    p.standardOutput = out
+    guard (try? p.run()) != nil else { return (-1, nil) }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { return (p.terminationStatus, nil) }
+    return (0, try? JSONSerialization.jsonObject(with: data) as? [String: Any])
+}

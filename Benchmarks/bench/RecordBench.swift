@@ -61,21 +61,12 @@ struct RecordBench {
             return nil
         }
         note("bench: running PyTorch on the same records (\(script))…")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", script, "--model", retriever.checkpoint.folder,
-                       "--lengths", lengths.map(String.init).joined(separator: ","),
-                       "--shapes", shapes.map { $0.map(String.init).joined(separator: "/") }.joined(separator: ","),
-                       "--threads", threadCounts.map(String.init).joined(separator: ","),
-                       "--reps", String(reps)]
-        let out = Pipe()
-        p.standardOutput = out
-        guard (try? p.run()) != nil else { return nil }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0,
-              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let results = obj["results"] as? [[String: Any]] else {
+        let (_, object) = runPythonJSON([script, "--model", retriever.checkpoint.folder,
+                                         "--lengths", lengths.map(String.init).joined(separator: ","),
+                                         "--shapes", shapes.map { $0.map(String.init).joined(separator: "/") }.joined(separator: ","),
+                                         "--threads", threadCounts.map(String.init).joined(separator: ","),
+                                         "--reps", String(reps)])
+        guard let obj = object, let results = obj["results"] as? [[String: Any]] else {
             note("bench: the PyTorch script failed: comparison skipped")
             return nil
         }

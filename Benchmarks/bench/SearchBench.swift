@@ -160,21 +160,13 @@ struct SearchBench {
     /// note) when the script fails.
     func runFaiss(file: String, threads: Int, reps: Int)
         -> (version: String, seconds: Double, all: [Double], results: [TopK])? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", script, "--input", file, "--k", String(k), "--threads", String(threads),
-                       "--reps", String(reps), "--warmup", "1"]
-        let out = Pipe()
-        p.standardOutput = out
-        guard (try? p.run()) != nil else { return nil }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0,
-              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        let (status, object) = runPythonJSON([script, "--input", file, "--k", String(k), "--threads", String(threads),
+                                              "--reps", String(reps), "--warmup", "1"])
+        guard let obj = object,
               let seconds = obj["seconds"] as? Double, let all = obj["seconds_all"] as? [Double],
               let indices = obj["indices"] as? [[Int]], let scores = obj["scores"] as? [[Double]],
               indices.count == scores.count else {
-            note("bench: \(script) failed (status \(p.terminationStatus)): FAISS comparison skipped")
+            note("bench: \(script) failed (status \(status)): FAISS comparison skipped")
             return nil
         }
         let results = zip(indices, scores).map { TopK(indices: $0, scores: $1) }

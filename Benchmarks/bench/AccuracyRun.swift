@@ -86,6 +86,9 @@ extension AccuracyBench {
                 let folder = (indexFolder as NSString).appendingPathComponent(
                     c.retrieval.replacingOccurrences(of: " ", with: "-") + "/" + name)
                 let start = now()
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                let lock = try OutputLock(path: OutputLock.path(forFolder: folder))
+                defer { withExtendedLifetime(lock) {} }
                 let built = try EmbeddingIndex.build(documents: documents, corpus: name, retriever: model,
                                                      maxLength: c.scoring.maxLength, folder: folder)
                 if built > 0 { note("bench: accuracy: indexed \(name) for \(c.retrieval) in \(fmt(now() - start, 0)) s → \(folder)") }

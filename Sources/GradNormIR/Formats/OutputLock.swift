@@ -23,7 +23,10 @@ public final class OutputLock {
         self.path = path
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw GradNormIRError.io(path: path, reason: "cannot create the lock file: \(String(cString: strerror(errno)))")
+            let folder = (path as NSString).deletingLastPathComponent
+            let reason = errno == ENOENT ? "the folder \(folder.isEmpty ? "." : folder) does not exist"
+                : String(cString: strerror(errno))
+            throw GradNormIRError.io(path: path, reason: "cannot create the lock file: \(reason)")
         }
         var lock = flock()
         lock.l_type = Int16(F_WRLCK)

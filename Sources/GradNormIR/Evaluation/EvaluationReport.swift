@@ -24,8 +24,8 @@ public struct DetectorResult: Sendable, Encodable {
 }
 
 /// One evaluated document: its GradNormIR score and the ground truth.
-/// Written as one JSON line by `evaluate --per-document`: `{"_id", "score", "recall@k" as
-/// "recall", "failed", "queries", "ranks"}`.
+/// One evaluated document; encodes as the JSON line `{"_id", "score", "recall", "failed",
+/// "queries", "ranks"}` (the command line's per-document output).
 public struct DocumentOutcome: Sendable, Equatable, Encodable {
     public let id: String
     public let gradNorm: Double

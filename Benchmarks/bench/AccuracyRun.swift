@@ -92,8 +92,7 @@ extension AccuracyBench {
                 let built = try EmbeddingIndex.build(documents: documents, corpus: name, retriever: model,
                                                      maxLength: c.scoring.maxLength, folder: folder)
                 if built > 0 { note("bench: accuracy: indexed \(name) for \(c.retrieval) in \(fmt(now() - start, 0)) s → \(folder)") }
-                let saved = try EmbeddingIndex.load(folder: folder, expected: EmbeddingIndex.expectedManifest(
-                    documents: documents, corpus: name, retriever: model, maxLength: c.scoring.maxLength))
+                let saved = try EmbeddingIndex.load(folder: folder, documents: documents, retriever: model, maxLength: c.scoring.maxLength)
                 i = try CorpusIndex(documents: texts, embeddings: saved.embeddings, retriever: model, config: c.scoring)
             } else {
                 i = try CorpusIndex(documents: texts, retriever: model, config: c.scoring)

@@ -28,6 +28,18 @@ func fmt(_ x: Double, _ decimals: Int = 1) -> String { String(format: "%.\(decim
 /// Progress and notes go to standard error, tables to standard output.
 func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
+/// Whether `python3 -c "import MODULE"` succeeds.
+func pythonImports(_ module: String) -> Bool {
+    let probe = Process()
+    probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    probe.arguments = ["python3", "-c", "import \(module)"]
+    probe.standardOutput = FileHandle.nullDevice
+    probe.standardError = FileHandle.nullDevice
+    guard (try? probe.run()) != nil else { return false }
+    probe.waitUntilExit()
+    return probe.terminationStatus == 0
+}
+
 /// Runs `python3 ARGUMENTS` (a comparison script of the bench) and parses the JSON object it
 /// prints on standard output; nil object when it could not start, failed, or printed no object.
 func runPythonJSON(_ arguments: [String]) -> (status: Int32, object: [String: Any]?) {

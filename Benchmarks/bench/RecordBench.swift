@@ -50,13 +50,7 @@ struct RecordBench {
             note("bench: \(script) not found (run from the package root): PyTorch comparison skipped")
             return nil
         }
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = ["python3", "-c", "import torch"]
-        probe.standardError = FileHandle.nullDevice
-        guard (try? probe.run()) != nil else { return nil }
-        probe.waitUntilExit()
-        guard probe.terminationStatus == 0 else {
+        guard pythonImports("torch") else {
             note("bench: python3 cannot import torch: PyTorch comparison skipped")
             return nil
         }

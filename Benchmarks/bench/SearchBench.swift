@@ -144,18 +144,6 @@ struct SearchBench {
         hits.map { TopK(indices: $0.map(\.index), scores: $0.map { Double($0.score) }) }
     }
 
-    /// Whether `python3 -c "import faiss"` succeeds.
-    func faissImportable() -> Bool {
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = ["python3", "-c", "import faiss"]
-        probe.standardOutput = FileHandle.nullDevice
-        probe.standardError = FileHandle.nullDevice
-        guard (try? probe.run()) != nil else { return false }
-        probe.waitUntilExit()
-        return probe.terminationStatus == 0
-    }
-
     /// FAISS's search of the vectors and queries in `file` at `threads` OpenMP threads; nil (with a
     /// note) when the script fails.
     func runFaiss(file: String, threads: Int, reps: Int)
@@ -176,7 +164,7 @@ struct SearchBench {
     func run(threadCounts: [Int]) throws -> [String: Any] {
         let d = dimension
         let flopsPerQueryVector = 2.0 * Double(d)
-        var faiss = FileManager.default.fileExists(atPath: script) && faissImportable()
+        var faiss = FileManager.default.fileExists(atPath: script) && pythonImports("faiss")
         if !faiss {
             note(FileManager.default.fileExists(atPath: script)
                  ? "bench: FAISS not installed: pip install faiss-cpu (the search section times the engine alone)"

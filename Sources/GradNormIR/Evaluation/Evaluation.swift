@@ -6,16 +6,25 @@ public enum Evaluation {
     /// Per-document recall@k of the retriever: every query retrieves (by cosine: inner product of
     /// L2-normalised embeddings) from the documents that have at least one relevant query — the
     /// authors' setting — and recall(d) is the share of d's relevant queries whose top k contain d.
-    /// Returns the recall indexed like `dataset.corpus` and the normal embeddings of every document.
+    /// Returns the recall indexed like `dataset.corpus`, the normal embeddings of every document,
+    /// and each document's 1-based rank in the ranking of each of its relevant queries (in
+    /// `relevantQueries(of:)` order; nil below `rankDepth`, which is at least k).
     /// `documentEmbeddings`, when given, are the corpus's search embeddings already computed at
     /// the same maximum length (e.g. by a `CorpusIndex`), so they are not computed again.
     public static func groundTruth(dataset: BEIRDataset, retriever: Retriever, k: Int, maxLength: Int? = nil,
-                                   documentEmbeddings: [[Float]]? = nil) throws -> (recall: DocumentRecall, embeddings: [[Float]]) {
-        let run = try retrieve(dataset: dataset, retriever: retriever, k: k, depth: k, maxLength: maxLength,
+                                   documentEmbeddings: [[Float]]? = nil, rankDepth: Int = 0) throws
+        -> (recall: DocumentRecall, embeddings: [[Float]], ranks: [[Int?]]) {
+        let run = try retrieve(dataset: dataset, retriever: retriever, k: k, depth: rankDepth, maxLength: maxLength,
                                documentEmbeddings: documentEmbeddings)
         let recall = try Metrics.perDocumentRecall(rankings: run.rankings, qrels: run.qrels,
                                                    documentCount: dataset.corpus.count, k: k)
-        return (recall, run.embeddings)
+        let queryPosition = Dictionary(uniqueKeysWithValues: run.queries.enumerated().map { ($1.id, $0) })
+        let ranks = dataset.corpus.indices.map { d in
+            dataset.relevantQueries(of: dataset.corpus[d].id).map { q in
+                queryPosition[q].flatMap { run.rankings[$0].firstIndex(of: d) }.map { $0 + 1 }
+            }
+        }
+        return (recall, run.embeddings, ranks)
     }
 
     /// Recall@k of each query of the dataset that has a relevant document (and passes `include`):
@@ -70,13 +79,9 @@ public enum Evaluation {
                                 reference: [[Float]]?, threshold: Double?, k: Int = 100,
                                 maxLength: Int? = nil, seed: UInt64 = 0,
                                 documentEmbeddings: [[Float]]? = nil) throws -> EvaluationReport {
-        // Retrieved to the rank depth, so that every relevant document's rank is known down to it.
-        let run = try retrieve(dataset: dataset, retriever: retriever, k: k, depth: EvaluationReport.rankDepth,
-                               maxLength: maxLength, documentEmbeddings: documentEmbeddings)
-        let recall = try Metrics.perDocumentRecall(rankings: run.rankings, qrels: run.qrels,
-                                                   documentCount: dataset.corpus.count, k: k)
-        let embeddings = run.embeddings
-        let queryPosition = Dictionary(uniqueKeysWithValues: run.queries.enumerated().map { ($1.id, $0) })
+        let (recall, embeddings, ranks) = try groundTruth(
+            dataset: dataset, retriever: retriever, k: k, maxLength: maxLength, documentEmbeddings: documentEmbeddings,
+            rankDepth: EvaluationReport.rankDepth)
         let rec = recall.recall
         // Evaluated: scored and with a relevant query.
         let docs = dataset.corpus.indices.filter { i in
@@ -120,12 +125,10 @@ public enum Evaluation {
                                 corpusRecall: everyRecall.reduce(0, +) / Double(max(1, everyRecall.count)),
                                 drrAll: allDRR, threshold: threshold, detectors: results,
                                 outcomes: docs.indices.map { i in
-                                    let d = docs[i], queries = dataset.relevantQueries(of: dataset.corpus[d].id)
-                                    let ranks = queries.map { q in
-                                        queryPosition[q].flatMap { run.rankings[$0].firstIndex(of: d) }.map { $0 + 1 }
-                                    }
+                                    let d = docs[i]
                                     return DocumentOutcome(id: dataset.corpus[d].id, gradNorm: gradScores[i], recall: r[i],
-                                                           queries: queries, ranks: ranks)
+                                                           queries: dataset.relevantQueries(of: dataset.corpus[d].id),
+                                                           ranks: ranks[d])
                                 })
     }
 }

@@ -10,15 +10,12 @@ import Foundation
 /// - Synthesized conformances omit nil optionals (`encodeIfPresent`); `encodeNil` or encoding an
 ///   `Optional` with `encode` writes `null`.
 public struct JSONLineEncoder: Sendable {
-    /// Handed to `Encoder.userInfo` while encoding.
-    public var userInfo: [CodingUserInfoKey: any Sendable] = [:]
-
     public init() {}
 
     /// The JSON line for `value`, without a trailing newline. Throws `EncodingError.invalidValue`
     /// when `value` encodes nothing or its `encode(to:)` misuses the containers.
     public func encode<T: Encodable>(_ value: T) throws -> String {
-        let state = EncodingState(userInfo: userInfo)
+        let state = EncodingState()
         let node = try state.box(value, at: [])
         if let error = state.error { throw error }
         guard let node else {
@@ -119,11 +116,8 @@ private struct PathKey: CodingKey {
 
 /// State shared by every encoder and container of one `encode` call.
 private final class EncodingState {
-    let userInfo: [CodingUserInfoKey: Any]
     /// The first misuse of a container; thrown once encoding returns.
     private(set) var error: Error?
-
-    init(userInfo: [CodingUserInfoKey: any Sendable]) { self.userInfo = userInfo }
 
     func fail(_ message: String, at path: [CodingKey]) {
         if error == nil { error = EncodingError.invalidValue(message, .init(codingPath: path, debugDescription: message)) }
@@ -142,7 +136,7 @@ private final class ValueEncoder: Encoder {
     let state: EncodingState
     let slot: Slot
     let codingPath: [CodingKey]
-    var userInfo: [CodingUserInfoKey: Any] { state.userInfo }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     init(state: EncodingState, slot: Slot, codingPath: [CodingKey]) {
         self.state = state; self.slot = slot; self.codingPath = codingPath

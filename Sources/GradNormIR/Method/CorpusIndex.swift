@@ -23,9 +23,7 @@ public final class CorpusIndex {
     /// finds every document's neighbours. `progress` is called with the number of documents embedded.
     public convenience init(documents: [String], retriever: Retriever, config: ScoringConfig,
                             progress: ((Int) -> Void)? = nil) throws {
-        try config.validate()
-        let m = try retriever.validatedMaxLength(config.maxLength)
-        let ids = documents.map { retriever.tokenizer.encode($0, maxLength: m) }
+        let ids = try Self.tokenIds(documents, retriever: retriever, config: config)
         try self.init(tokenIds: ids, embeddings: retriever.corpusEmbeddings(ids: ids, progress: progress),
                       dimension: retriever.config.hiddenSize, config: config)
     }
@@ -35,10 +33,15 @@ public final class CorpusIndex {
     /// encoded.
     public convenience init(documents: [String], embeddings: [[Float]], retriever: Retriever,
                             config: ScoringConfig) throws {
+        try self.init(tokenIds: try Self.tokenIds(documents, retriever: retriever, config: config), embeddings: embeddings,
+                      dimension: retriever.config.hiddenSize, config: config)
+    }
+
+    /// The documents' token ids at the config's maximum length (checked first, with the config).
+    private static func tokenIds(_ documents: [String], retriever: Retriever, config: ScoringConfig) throws -> [[Int]] {
         try config.validate()
         let m = try retriever.validatedMaxLength(config.maxLength)
-        try self.init(tokenIds: documents.map { retriever.tokenizer.encode($0, maxLength: m) }, embeddings: embeddings,
-                      dimension: retriever.config.hiddenSize, config: config)
+        return documents.map { retriever.tokenizer.encode($0, maxLength: m) }
     }
 
     /// The same from token ids and their (L2-normalised) search embeddings already computed, e.g.

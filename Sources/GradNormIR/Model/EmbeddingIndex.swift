@@ -69,7 +69,7 @@ public struct EmbeddingIndex {
     static func file(_ folder: String, _ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
 
     /// The manifest an index of `documents` embedded by `retriever` at `maxLength` must have.
-    public static func expectedManifest(documents: [Document], corpus: String, retriever: Retriever,
+    static func expectedManifest(documents: [Document], corpus: String, retriever: Retriever,
                                         maxLength: Int) -> Manifest {
         Manifest(corpus: corpus, model: retriever.checkpoint.folder, corpusFingerprint: Fingerprint.of(documents: documents),
                  modelFingerprint: retriever.fingerprint, maxLength: maxLength, count: documents.count,
@@ -77,10 +77,13 @@ public struct EmbeddingIndex {
                  complete: true)
     }
 
-    /// Loads the index in `folder`, refusing one that is incomplete or was built from other
-    /// documents, another model or another maximum length than `expected` (the message names
-    /// what differs).
-    public static func load(folder: String, expected: Manifest) throws -> EmbeddingIndex {
+    /// Loads the index in `folder` for `documents` embedded by `retriever` at `maxLength` (nil:
+    /// the model's default), refusing one that is incomplete or was built from other documents,
+    /// another model or another maximum length (the message names what differs).
+    public static func load(folder: String, documents: [Document], retriever: Retriever,
+                            maxLength: Int?) throws -> EmbeddingIndex {
+        let expected = expectedManifest(documents: documents, corpus: "", retriever: retriever,
+                                        maxLength: try retriever.validatedMaxLength(maxLength))
         let manifestPath = file(folder, "index.json")
         guard let data = FileManager.default.contents(atPath: manifestPath) else {
             throw GradNormIRError.fileNotFound(path: manifestPath)
@@ -173,7 +176,7 @@ public struct EmbeddingIndex {
             progress(start, target.count)
         }
         // Finish: the matrix, the ids, then the manifest that says it is complete.
-        let all = try Data(contentsOf: URL(fileURLWithPath: partialPath))
+        let all = try mapFile(partialPath)
         var flat = [Float](repeating: 0, count: target.count * target.dimension)
         _ = flat.withUnsafeMutableBytes { all.copyBytes(to: $0) }
         try SafeTensorsFile.write(tensors: [("embeddings", [target.count, target.dimension], flat)],

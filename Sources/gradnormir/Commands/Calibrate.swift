@@ -15,8 +15,7 @@ struct Calibrate: ParsableCommand {
     @Flag(help: "Replace an existing --out file even if it is not a threshold file.") var force = false
 
     func validate() throws {
-        let resolved = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
-        guard resolved(out) != resolved(scores) else { throw OptionError("--out \(out) is the --scores file itself") }
+        guard !samePath(out, scores) else { throw OptionError("--out \(out) is the --scores file itself") }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: out, isDirectory: &isFolder) else { return }
         guard !isFolder.boolValue else { throw OptionError("--out \(out) is a folder") }

@@ -50,9 +50,7 @@ struct Evaluate: ParsableCommand {
                 refEmb = try model.searchEmbeddings(docs.map(\.fullText), maxLength: maxLength)
             }
             let embeddings = try index.map { folder in
-                try EmbeddingIndex.load(folder: folder, expected: EmbeddingIndex.expectedManifest(
-                    documents: data.corpus, corpus: dataset, retriever: model,
-                    maxLength: try model.validatedMaxLength(maxLength))).embeddings
+                try EmbeddingIndex.load(folder: folder, documents: data.corpus, retriever: model, maxLength: maxLength).embeddings
             }
             let report = try Evaluation.evaluate(dataset: data, retriever: model, scores: byId, reference: refEmb,
                                                  threshold: thr, k: k, maxLength: maxLength, seed: seed,

@@ -66,9 +66,7 @@ struct Recall: ParsableCommand {
             }
             let model = try options.load()
             let embeddings = try index.map { folder in
-                try EmbeddingIndex.load(folder: folder, expected: EmbeddingIndex.expectedManifest(
-                    documents: data.corpus, corpus: dataset, retriever: model,
-                    maxLength: try model.validatedMaxLength(maxLength))).embeddings
+                try EmbeddingIndex.load(folder: folder, documents: data.corpus, retriever: model, maxLength: maxLength).embeddings
             }
             let candidate = try measure(model, embeddings: embeddings)
             var output = Output(dataset: dataset, k: k, split: split.rawValue, splitSeed: seed, queries: candidate.ids.count,

@@ -69,9 +69,6 @@ struct Score: ParsableCommand {
             if skipped > 0 { note("score: skipped \(skipped) bad line(s) of \(corpus)") }
             guard !docs.isEmpty else { throw GradNormIRError.invalidInput("\(corpus): no documents") }
             // Everything that can be refused is checked before the output is created.
-            guard positives < docs.count else {
-                throw GradNormIRError.invalidInput("--positives \(positives): \(corpus) has only \(docs.count - 1) other document(s)")
-            }
             guard positives + negatives < docs.count else {
                 throw GradNormIRError.invalidInput(
                     "--positives \(positives) and --negatives \(negatives) need more than \(positives + negatives) documents; \(corpus) has \(docs.count)")
@@ -79,8 +76,7 @@ struct Score: ParsableCommand {
             let model = try options.load()
             _ = try model.validatedMaxLength(maxLength)
             let saved = try index.map { folder in
-                try EmbeddingIndex.load(folder: folder, expected: EmbeddingIndex.expectedManifest(
-                    documents: docs, corpus: corpus, retriever: model, maxLength: maxLength))
+                try EmbeddingIndex.load(folder: folder, documents: docs, retriever: model, maxLength: maxLength)
             }
             if let sample, sample >= docs.count {
                 note("score: --sample \(sample) is not smaller than the corpus: scoring all \(docs.count) documents")

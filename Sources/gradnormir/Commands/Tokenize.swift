@@ -2,15 +2,6 @@ import ArgumentParser
 import Foundation
 import GradNormIR
 
-/// The texts to work on: the arguments, or JSON lines from standard input when there are none.
-func inputRecords(_ texts: [String]) throws -> [TextRecord] {
-    if !texts.isEmpty {
-        return texts.enumerated().map { TextRecord(id: nil, text: $0.element, line: $0.offset + 1) }
-    }
-    let data = FileHandle.standardInput.readDataToEndOfFile()
-    return try JSONLines.readTextRecords(from: data, source: "<stdin>")
-}
-
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the token ids of each text as JSON lines {\"text\", \"ids\"}.",

@@ -87,8 +87,7 @@ struct Update: ParsableCommand {
             if skipped > 0 { note("update: skipped \(skipped) bad line(s) of \(corpus)") }
             let texts = docs.map(\.fullText)
             let model = try options.load()
-            let resolved = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
-            if resolved(out) == resolved(model.checkpoint.folder) {
+            if samePath(out, model.checkpoint.folder) {
                 throw GradNormIRError.invalidInput("--out \(out) is the model's own folder; write the updated model to another folder")
             }
             let stateFolder = URL(fileURLWithPath: out).appendingPathComponent(".update-state").path

@@ -4,6 +4,15 @@ import CommandLineSupport
 import GradNormIR
 import TransformerLite
 
+/// The texts to work on: the arguments, or JSON lines from standard input when there are none.
+func inputRecords(_ texts: [String]) throws -> [TextRecord] {
+    if !texts.isEmpty {
+        return texts.enumerated().map { TextRecord(id: nil, text: $0.element, line: $0.offset + 1) }
+    }
+    let data = FileHandle.standardInput.readDataToEndOfFile()
+    return try JSONLines.readTextRecords(from: data, source: "<stdin>")
+}
+
 /// Options every model-using command shares.
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Hugging Face BERT-family model folder (default: $GRADNORMIR_MODEL or models/all-MiniLM-L6-v2).")

@@ -66,3 +66,9 @@ func formatDuration(_ s: Double) -> String {
     let t = Int(s.rounded())
     return t >= 3600 ? "\(t / 3600)h\(t % 3600 / 60)m" : t >= 60 ? "\(t / 60)m\(t % 60)s" : "\(t)s"
 }
+
+/// Whether two paths name the same file or folder (`.`, `..` and symbolic links resolved).
+func samePath(_ a: String, _ b: String) -> Bool {
+    let resolved = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+    return resolved(a) == resolved(b)
+}

@@ -13,7 +13,8 @@ extension AccuracyResults {
         var settings = MarkdownTable(["configuration", "key", "checkpoint", "pooling", "dropout p", "τ", "positives", "max length",
                                       "reference scored", "threshold", "time (s)"])
         var table = MarkdownTable(["configuration", "corpus", "docs", "scored", "fails", "OOD ratio", "recall@\(k)", "DRR all",
-                                   "DRR flagged", "AUROC GradNormIR (95% CI)", "AUROC kNN", "AUROC Mahal.", "AUROC IPQ", "s/doc"])
+                                   "DRR flagged", "AUROC GradNormIR (95% CI)", "AUROC kNN", "AUROC Mahal.", "AUROC IPQ",
+                                   "AUROC combined", "AUROC density", "s/doc"])
         for run in runs {
             let cfg = run.configuration
             for row in run.corpora {
@@ -27,7 +28,8 @@ extension AccuracyResults {
                 table.add([cfg.name, row.corpus, "\(row.documents)", "\(report.evaluated)", "\(report.failures)",
                            fmt(row.oodRatio, 2), fmt(report.corpusRecall, 3), report.drrAll.map { fmt($0, 3) } ?? "–",
                            by["GradNormIR"]?.drr.map { fmt($0, 3) } ?? "–", au("GradNormIR", ci: true),
-                           au("knn"), au("mahalanobis"), au("ipq"), fmt(row.secondsPerDocument, 2)])
+                           au("knn"), au("mahalanobis"), au("ipq"), au("combined"), au("density"),
+                           fmt(row.secondsPerDocument, 2)])
                 rows.append([
                     "configuration": cfg.name, "key": cfg.key, "retriever": cfg.candidate.name,
                     "corpus": row.corpus, "documents": row.documents, "scored": row.scored, "threshold": run.threshold,

@@ -289,7 +289,7 @@ final class DecisionCommandTests: XCTestCase {
         XCTAssertEqual(o["documents"] as? Int, 30)
         XCTAssertEqual(o["evaluated"] as? Int, 8, "the 8 documents with a relevant query")
         let names = (o["detectors"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
-        XCTAssertEqual(names, ["GradNormIR", "knn", "mahalanobis", "ipq"])
+        XCTAssertEqual(names, ["GradNormIR", "knn", "mahalanobis", "ipq", "combined", "density"])
         XCTAssertTrue(r.stderr.contains("| detector | flagged | DRR | AUROC (95% CI) |"), r.stderr)
     }
 }

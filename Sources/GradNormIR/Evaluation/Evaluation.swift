@@ -73,8 +73,9 @@ public enum Evaluation {
         return (queries, rankings, qrels, embeddings)
     }
 
-    /// Evaluates GradNormIR scores (by document id; nil = unscored) and the embedding baselines
-    /// fitted on `reference` embeddings, at equal budget.
+    /// Evaluates GradNormIR scores (by document id; nil = unscored), the embedding baselines
+    /// fitted on `reference` embeddings and the query-free `combined` and `density` detectors of
+    /// `Predictor`, at equal budget.
     public static func evaluate(dataset: BEIRDataset, retriever: Retriever, scores: [String: Double?],
                                 reference: [[Float]]?, threshold: Double?, k: Int = 100,
                                 maxLength: Int? = nil, seed: UInt64 = 0,
@@ -117,6 +118,13 @@ public enum Evaluation {
                 let s = try det.scores(e)
                 add(det.name, s, flagged: Metrics.topK(scores: s, k: budget))
             }
+        }
+        // The query-free detectors of `Predictor`, over the same corpus index.
+        let extractor = try SignalExtractor(texts: dataset.corpus.map(\.fullText), embeddings: embeddings,
+                                            tokenizer: retriever.tokenizer)
+        let signals = extractor.signals(of: docs)
+        for (name, s) in [("combined", signals.map { FailureModel.default.probability($0) }), ("density", signals.map(\.density))] {
+            add(name, s, flagged: Metrics.topK(scores: s, k: budget))
         }
         let failures = labels.filter { $0 }.count
         let everyRecall = rec.compactMap { $0 }

@@ -18,6 +18,10 @@ public struct ScoreSettings: Codable, Sendable, Equatable {
     /// `Retriever.fingerprint`: weights, configuration, vocabulary, tokenizer settings.
     public var modelFingerprint: String
     public var config: ScoringConfig
+    /// The detector of a `gradnormir predict` file (nil for a `gradnormir score` file).
+    public var detector: String?
+    /// The content fingerprint of the in-distribution reference a detector was fitted on, if any.
+    public var referenceFingerprint: String?
 
     public init(corpus: String, corpusFingerprint: String, documents: Int, scored: String, model: String,
                 modelFingerprint: String, config: ScoringConfig) {
@@ -32,7 +36,7 @@ public struct ScoreSettings: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case corpus, corpusFingerprint = "corpus_fingerprint", documents, scored, model
-        case modelFingerprint = "model_fingerprint", config
+        case modelFingerprint = "model_fingerprint", config, detector, referenceFingerprint = "reference_fingerprint"
     }
 
     /// The sidecar's text: compact JSON, keys sorted.
@@ -63,6 +67,12 @@ public struct ScoreSettings: Codable, Sendable, Equatable {
         }
         if recorded.scored != scored { out.append("the documents scored were '\(recorded.scored)', now '\(scored)'") }
         if recorded.config != config { out.append("scoring settings " + Self.changes(from: recorded.config, to: config)) }
+        if recorded.detector != detector {
+            out.append("the detector was '\(recorded.detector ?? "gradnormir score")', now '\(detector ?? "gradnormir score")'")
+        }
+        if recorded.referenceFingerprint != referenceFingerprint {
+            out.append("the reference changed (fingerprint \(recorded.referenceFingerprint ?? "none"), now \(referenceFingerprint ?? "none"))")
+        }
         return out
     }
 
@@ -119,9 +129,10 @@ public final class ScoreFile {
     /// Appends one line and forces it to disk.
     public func append(_ line: String) throws { try lines.append(line) }
 
-    /// Reads a score file: one (id, score or nil) per line, in file order. Every line must be a
-    /// score line — an `_id` and a `gradnorm` that is a non-negative finite number or null — and
-    /// no id may repeat. Errors name the file and the line.
+    /// Reads a score file of `gradnormir score` or `gradnormir predict`: one (id, score or nil)
+    /// per line, in file order. Every line must have an `_id` and either a `gradnorm` (a score
+    /// file: a non-negative finite number or null) or an `ood_score` (a prediction file: a finite
+    /// number or null), and no id may repeat. Errors name the file and the line.
     public static func read(_ path: String) throws -> [(id: String, score: Double?)] {
         guard let data = FileManager.default.contents(atPath: path) else { throw GradNormIRError.fileNotFound(path: path) }
         var out: [(String, Double?)] = []
@@ -130,22 +141,25 @@ public final class ScoreFile {
             guard let id = obj["_id"] as? String else {
                 throw GradNormIRError.malformedJSON(path: path, line: line, reason: "missing string field \"_id\"")
             }
-            guard obj.keys.contains("gradnorm") else {
+            let field = obj.keys.contains("gradnorm") ? "gradnorm" : "ood_score"
+            guard obj.keys.contains(field) else {
                 throw GradNormIRError.malformedJSON(
-                    path: path, line: line, reason: "no field \"gradnorm\": not a score file from `gradnormir score`")
+                    path: path, line: line,
+                    reason: "no field \"gradnorm\" or \"ood_score\": not a score file from `gradnormir score` or `gradnormir predict`")
             }
             if let first = seen[id] {
                 throw GradNormIRError.badRecord(path: path, line: line, reason: "document '\(id)' again (first on line \(first))")
             }
             seen[id] = line
-            let v = obj["gradnorm"]
+            let v = obj[field]
             if v is NSNull {
                 out.append((id, nil))
-            } else if let n = v as? NSNumber, !(String(cString: n.objCType) == "c"), n.doubleValue.isFinite, n.doubleValue >= 0 {
+            } else if let n = v as? NSNumber, !(String(cString: n.objCType) == "c"), n.doubleValue.isFinite,
+                      field == "ood_score" || n.doubleValue >= 0 {
                 out.append((id, n.doubleValue))
             } else {
-                throw GradNormIRError.malformedJSON(path: path, line: line,
-                                                    reason: "\"gradnorm\" must be a non-negative finite number or null")
+                let range = field == "gradnorm" ? "a non-negative finite number" : "a finite number"
+                throw GradNormIRError.malformedJSON(path: path, line: line, reason: "\"\(field)\" must be \(range) or null")
             }
         }
         return out

@@ -125,6 +125,7 @@ public struct Threshold: Codable, Sendable {
     static func sameRegime(_ a: String, _ b: String) -> Bool {
         if let x = ScoreSettings.decode(a), let y = ScoreSettings.decode(b) {
             return x.config == y.config && x.documents == y.documents && x.modelFingerprint == y.modelFingerprint
+                && x.detector == y.detector && x.referenceFingerprint == y.referenceFingerprint
         }
         func parse(_ s: String) -> [String: Any]? { try? JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any] }
         guard let x = parse(a), let y = parse(b) else { return false }

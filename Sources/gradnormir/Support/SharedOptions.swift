@@ -1,0 +1,73 @@
+import ArgumentParser
+import CommandLineSupport
+import GradNormIR
+
+/// Which documents of the corpus a command scores (the index always holds them all).
+struct SelectionOptions: ParsableArguments {
+    @Option(parsing: .unconditional, help: "Score only the first N documents.")
+    var limit: Int?
+    @Option(parsing: .unconditional, help: "Score a seeded random sample of N documents, in corpus order (the paper's regime of a large index with few scored documents).")
+    var sample: Int?
+    @Option(help: "Score only the documents whose ids this file lists, one per line (scored in corpus order).")
+    var ids: String?
+
+    func validate() throws {
+        if let limit, limit < 1 { throw OptionError("--limit must be at least 1") }
+        if let sample, sample < 1 { throw OptionError("--sample must be at least 1") }
+        if [limit != nil, sample != nil, ids != nil].filter({ $0 }).count > 1 {
+            throw OptionError("use one of --limit, --sample and --ids")
+        }
+    }
+
+    /// The selection, `--sample` drawn with `seed`.
+    func selection(seed: UInt64) throws -> DocumentSelection {
+        if let ids { return try DocumentSelection.readIds(ids) }
+        if let sample { return .sample(sample, seed: seed) }
+        if let limit { return .first(limit) }
+        return .all
+    }
+
+    /// The documents this run scores (positions in the corpus, ascending), recorded in `settings.scored`.
+    func choose(in documents: [Document], seed: UInt64, settings: inout ScoreSettings) throws -> [Int] {
+        let selection = try self.selection(seed: seed)
+        let chosen = try selection.indices(in: documents)
+        settings.scored = selection.recorded
+        return chosen
+    }
+
+    /// Says when N is not smaller than the corpus (every document is then scored).
+    func noteSize(command: String, corpusSize n: Int) {
+        if let sample, sample >= n { note("\(command): --sample \(sample) is not smaller than the corpus: scoring all \(n) documents") }
+        if let limit, limit > n { note("\(command): --limit \(limit) is larger than the corpus: scoring all \(n) documents") }
+    }
+}
+
+/// The GradNormIR scoring settings (`ScoringConfig`), shared by `score` and `predict`.
+struct ScoringOptions: ParsableArguments {
+    @Option(parsing: .unconditional, help: "Positives per document.") var positives: Int = 16
+    @Option(parsing: .unconditional, help: "Negatives per record.") var negatives: Int = 4
+    @Option(parsing: .unconditional, help: "Dropout probability on the document query's last-layer states.") var dropout: Float = 0.02
+    @Option(parsing: .unconditional, help: "InfoNCE temperature.") var temperature: Double = 0.05
+    @Option(parsing: .unconditional, help: "Seed of the dropout masks and of --sample.") var seed: UInt64 = 0
+    @Option(name: .long, parsing: .unconditional, help: "Depth of the document's excluded neighbourhood N(d) (default: min(100, max(2·positives, ⌈|C|/10⌉))).")
+    var exclusionDepth: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Depth of each positive's candidate neighbourhood N(x) (default: min(100, |C|−1)).")
+    var candidateDepth: Int?
+    @Flag(name: .long, inversion: .prefixedNo, help: "Skip the first remaining neighbour of each positive (the authors' code does).")
+    var skipFirstNegative = true
+
+    /// The config at `maxLength` tokens.
+    func config(maxLength: Int) -> ScoringConfig {
+        var c = ScoringConfig()
+        c.positives = positives
+        c.negatives = negatives
+        c.dropout = dropout
+        c.temperature = temperature
+        c.maxLength = maxLength
+        c.seed = seed
+        c.skipFirstNegative = skipFirstNegative
+        c.exclusionDepth = exclusionDepth
+        c.candidateDepth = candidateDepth
+        return c
+    }
+}

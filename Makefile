@@ -30,8 +30,11 @@ build:
 # Tests run optimised (-c release): the real-model parity tests take minutes in a debug build.
 # -enable-testing keeps @testable imports working; preconditions stay on in release builds.
 # The tests are XCTest only, so the (empty) Swift Testing run is switched off.
+# Then the cluster check: 2 local Dask workers score in 4 shards, one worker is killed, the merged
+# file must equal a single run (scripts/test_cluster.py, under a minute).
 test: setup
 	$(SWIFT) test -c release -Xswiftc -enable-testing --disable-swift-testing
+	python3 scripts/test_cluster.py
 
 bench: setup
 	$(SWIFT) run -c release bench

@@ -178,3 +178,12 @@ else
             die "building the debdesc corpora failed (see above; GRADNORMIR_SKIP_DEBDESC=1 skips it)"
     fi
 fi
+
+# --- 5. Dask distributed, for scripts/cluster_run.py and its test in `make test` --------------
+if python3 -c "import distributed" >/dev/null 2>&1; then
+    :
+else
+    say "dask: python module 'distributed' missing: pip install dask[distributed]"
+    python3 -m pip install -q --disable-pip-version-check --no-input "dask[distributed]" ||
+        die "pip install dask[distributed] failed (needed by scripts/cluster_run.py and make test)"
+fi

@@ -22,6 +22,9 @@ public struct ScoreSettings: Codable, Sendable, Equatable {
     public var detector: String?
     /// The content fingerprint of the in-distribution reference a detector was fitted on, if any.
     public var referenceFingerprint: String?
+    /// The run's shard (`K/N`, see `Shard`), and the number of documents of the whole run, when sharded.
+    public var shard: String?
+    public var selected: Int?
 
     public init(corpus: String, corpusFingerprint: String, documents: Int, scored: String, model: String,
                 modelFingerprint: String, config: ScoringConfig) {
@@ -36,7 +39,7 @@ public struct ScoreSettings: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case corpus, corpusFingerprint = "corpus_fingerprint", documents, scored, model
-        case modelFingerprint = "model_fingerprint", config, detector, referenceFingerprint = "reference_fingerprint"
+        case modelFingerprint = "model_fingerprint", config, detector, referenceFingerprint = "reference_fingerprint", shard, selected
     }
 
     /// The sidecar's text: compact JSON, keys sorted.
@@ -70,6 +73,7 @@ public struct ScoreSettings: Codable, Sendable, Equatable {
         if recorded.detector != detector {
             out.append("the detector was '\(recorded.detector ?? "gradnormir score")', now '\(detector ?? "gradnormir score")'")
         }
+        if recorded.shard != shard { out.append("the shard was \(recorded.shard ?? "none"), now \(shard ?? "none")") }
         if recorded.referenceFingerprint != referenceFingerprint {
             out.append("the reference changed (fingerprint \(recorded.referenceFingerprint ?? "none"), now \(referenceFingerprint ?? "none"))")
         }

@@ -32,10 +32,13 @@ public struct EmbeddingIndex {
         public var engineVersion: String
         /// Rows written so far (= count once complete) and whether the final files are in place.
         public var complete: Bool
+        /// `K/N` for a shard of the index (`Shard` over chunks: the chunks c with c mod N = K − 1),
+        /// nil for a whole index.
+        public var shard: String?
 
         enum CodingKeys: String, CodingKey {
             case format, corpus, model, corpusFingerprint = "corpus_fingerprint", modelFingerprint = "model_fingerprint"
-            case maxLength = "max_length", count, dimension, chunk, engineVersion = "engine_version", complete
+            case maxLength = "max_length", count, dimension, chunk, engineVersion = "engine_version", complete, shard
         }
 
         /// In words, what differs between this (recorded) index and `other` (this run), paths aside.
@@ -91,6 +94,9 @@ public struct EmbeddingIndex {
         guard let m = try? JSONDecoder().decode(Manifest.self, from: data) else {
             throw GradNormIRError.malformedJSON(path: manifestPath, line: nil, reason: "not an index manifest from `gradnormir index`")
         }
+        if let shard = m.shard {
+            throw GradNormIRError.invalidInput("\(folder): shard \(shard) of an index; `gradnormir merge` its shards into one index first")
+        }
         guard m.complete else {
             throw GradNormIRError.invalidInput("\(folder): the index is not finished (rerun `gradnormir index` to complete it)")
         }
@@ -124,10 +130,11 @@ public struct EmbeddingIndex {
     /// differs) unless `startOver`. Returns the number of documents embedded by this call.
     @discardableResult
     public static func build(documents: [Document], corpus: String, retriever: Retriever, maxLength: Int,
-                             folder: String, startOver: Bool = false,
+                             folder: String, startOver: Bool = false, shard: Shard? = nil,
                              progress: (Int, Int) -> Void = { _, _ in }) throws -> Int {
         let m = try retriever.validatedMaxLength(maxLength)
-        let target = expectedManifest(documents: documents, corpus: corpus, retriever: retriever, maxLength: m)
+        var target = expectedManifest(documents: documents, corpus: corpus, retriever: retriever, maxLength: m)
+        target.shard = shard?.description
         let fm = FileManager.default
         try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let manifestPath = file(folder, "index.json"), partialPath = file(folder, "embeddings.partial")
@@ -142,7 +149,8 @@ public struct EmbeddingIndex {
             guard let old = try? JSONDecoder().decode(Manifest.self, from: data) else {
                 throw GradNormIRError.resumeMismatch(path: manifestPath, reason: "is not an index manifest this version writes")
             }
-            let changed = old.differences(from: target)
+            var changed = old.differences(from: target)
+            if old.shard != target.shard { changed.append("it is shard \(old.shard ?? "none (a whole index)"), this run \(target.shard ?? "none (a whole index)")") }
             guard changed.isEmpty else {
                 throw GradNormIRError.resumeMismatch(path: folder, reason: "holds another index: " + changed.joined(separator: "; "))
             }
@@ -150,42 +158,144 @@ public struct EmbeddingIndex {
         } else {
             try writeFileAtomically(manifestPath, try encoded(building))
         }
-        // Complete chunks already written are kept; a torn chunk is cut off.
-        let rowBytes = 4 * target.dimension, chunkBytes = rowBytes * target.chunk
+        // This run's chunks (all, or a shard's); complete chunks already written are kept, a torn
+        // one is cut off.
+        let rowBytes = 4 * target.dimension
+        let chunks = chunkRanges(count: target.count, chunk: target.chunk, shard: shard)
+        let rowCount = chunks.reduce(0) { $0 + $1.count }
         let fd = open(partialPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw GradNormIRError.io(path: partialPath, reason: "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let size = Int(lseek(fd, 0, SEEK_END))
-        let keptRows = min(target.count, (size / chunkBytes) * target.chunk)
+        var keptChunks = 0, keptRows = 0
+        while keptChunks < chunks.count && (keptRows + chunks[keptChunks].count) * rowBytes <= size {
+            keptRows += chunks[keptChunks].count
+            keptChunks += 1
+        }
         guard ftruncate(fd, off_t(keptRows * rowBytes)) == 0, lseek(fd, off_t(keptRows * rowBytes), SEEK_SET) >= 0 else {
             throw GradNormIRError.io(path: partialPath, reason: "cannot cut the torn chunk: \(String(cString: strerror(errno)))")
         }
         let ids = documents.map { retriever.tokenizer.encode($0.fullText, maxLength: m) }
-        var start = keptRows
-        progress(start, target.count)
-        while start < target.count {
-            let end = min(target.count, start + target.chunk)
+        var done = keptRows
+        progress(done, rowCount)
+        for range in chunks[keptChunks...] {
             // One chunk of `Retriever.corpusEmbeddings`: the same call, so the same bits.
-            let rows = retriever.corpusEmbeddings(ids: Array(ids[start..<end]))
+            let rows = retriever.corpusEmbeddings(ids: Array(ids[range]))
             var bytes = [Float]()
-            bytes.reserveCapacity((end - start) * target.dimension)
+            bytes.reserveCapacity(range.count * target.dimension)
             for r in rows { bytes += r }
             try bytes.withUnsafeBytes { try writeAll(fd, $0, path: partialPath) }
             guard fsync(fd) == 0 else { throw GradNormIRError.io(path: partialPath, reason: "fsync failed: \(String(cString: strerror(errno)))") }
-            start = end
-            progress(start, target.count)
+            done += range.count
+            progress(done, rowCount)
         }
         // Finish: the matrix, the ids, then the manifest that says it is complete.
         let all = try mapFile(partialPath)
-        var flat = [Float](repeating: 0, count: target.count * target.dimension)
+        var flat = [Float](repeating: 0, count: rowCount * target.dimension)
         _ = flat.withUnsafeMutableBytes { all.copyBytes(to: $0) }
-        try SafeTensorsFile.write(tensors: [("embeddings", [target.count, target.dimension], flat)],
-                                  metadata: ["format": "gradnormir-index"], to: file(folder, "embeddings.safetensors"))
-        let idLines = documents.map { JSONLines.quote($0.id) + "\n" }.joined()
-        try writeFileAtomically(file(folder, "ids.jsonl"), Data(idLines.utf8))
-        try writeFileAtomically(manifestPath, try encoded(target))
+        try writeFinished(folder: folder, manifest: target, ids: chunks.flatMap { $0.map { documents[$0].id } }, rows: flat)
         try? fm.removeItem(atPath: partialPath)
-        return target.count - keptRows
+        return rowCount - keptRows
+    }
+
+    /// The corpus rows of each chunk a build embeds: every chunk, or a shard's (chunks c with
+    /// c mod N = K − 1), in order.
+    static func chunkRanges(count: Int, chunk: Int, shard: Shard?) -> [Range<Int>] {
+        let all = stride(from: 0, to: count, by: chunk).map { $0..<min(count, $0 + chunk) }
+        return shard.map { $0.part(of: all) } ?? all
+    }
+
+    /// Writes the final files of an index (or shard): the matrix, the ids, then the manifest.
+    static func writeFinished(folder: String, manifest: Manifest, ids: [String], rows flat: [Float]) throws {
+        try SafeTensorsFile.write(tensors: [("embeddings", [ids.count, manifest.dimension], flat)],
+                                  metadata: ["format": "gradnormir-index"], to: file(folder, "embeddings.safetensors"))
+        let idLines = ids.map { JSONLines.quote($0) + "\n" }.joined()
+        try writeFileAtomically(file(folder, "ids.jsonl"), Data(idLines.utf8))
+        try writeFileAtomically(file(folder, "index.json"), try encoded(manifest))
+    }
+
+    /// Joins the N shard folders of one index into `out`, the folder a single `build` writes
+    /// (the same bytes). Refused, naming the shard: a folder that is not a finished shard, shards
+    /// of different indexes or splits, a shard missing or given twice. Returns false when `out`
+    /// already holds the finished index of the same corpus and model.
+    @discardableResult
+    public static func merge(shards folders: [String], out: String) throws -> Bool {
+        var parts: [(folder: String, shard: Shard, manifest: Manifest)] = []
+        for f in folders {
+            let path = file(f, "index.json")
+            guard let data = FileManager.default.contents(atPath: path) else { throw GradNormIRError.fileNotFound(path: path) }
+            guard let m = try? JSONDecoder().decode(Manifest.self, from: data) else {
+                throw GradNormIRError.malformedJSON(path: path, line: nil, reason: "not an index manifest from `gradnormir index`")
+            }
+            guard let text = m.shard else { throw GradNormIRError.invalidInput("\(f): a whole index, not a shard (built without --shard)") }
+            guard m.complete else { throw GradNormIRError.invalidInput("\(f): shard \(text) is not finished (rerun its `gradnormir index`)") }
+            parts.append((f, try Shard(parsing: text), m))
+        }
+        guard let first = parts.first else { throw GradNormIRError.invalidInput("no shard folders to merge") }
+        let n = first.shard.count
+        var byIndex: [Int: (folder: String, shard: Shard, manifest: Manifest)] = [:]
+        for p in parts {
+            var changed = p.manifest.differences(from: first.manifest)
+            if p.shard.count != n { changed.append("it is shard \(p.shard), of another split than \(first.shard)") }
+            guard changed.isEmpty else {
+                throw GradNormIRError.invalidInput("\(p.folder): not a shard of the same index as \(first.folder): " + changed.joined(separator: "; "))
+            }
+            if let other = byIndex[p.shard.index] {
+                throw GradNormIRError.invalidInput("shard \(p.shard) is given twice: \(other.folder) and \(p.folder)")
+            }
+            byIndex[p.shard.index] = p
+        }
+        if let missing = (1...n).first(where: { byIndex[$0] == nil }) {
+            throw GradNormIRError.invalidInput("shard \(missing)/\(n) of the index is missing")
+        }
+        var whole = first.manifest
+        whole.shard = nil
+        let d = whole.dimension
+        var flat = [Float](repeating: 0, count: whole.count * d)
+        var ids = [String](repeating: "", count: whole.count)
+        for k in 1...n {
+            let p = byIndex[k]!
+            let ranges = chunkRanges(count: whole.count, chunk: whole.chunk, shard: p.shard)
+            let rowCount = ranges.reduce(0) { $0 + $1.count }
+            let tensorPath = file(p.folder, "embeddings.safetensors")
+            let tensors = try SafeTensorsFile(path: tensorPath)
+            guard let info = tensors.info("embeddings"), info.shape == [rowCount, d] else {
+                throw GradNormIRError.checkpoint(path: tensorPath, tensor: "embeddings", reason: "missing, or not of shape [\(rowCount), \(d)]")
+            }
+            let rows = try tensors.floats("embeddings")
+            let idsPath = file(p.folder, "ids.jsonl")
+            var shardIds: [String] = []
+            try JSONLines.forEachLine(in: try mapFile(idsPath)) { line, bytes in
+                guard let id = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) as? String else {
+                    throw GradNormIRError.malformedJSON(path: idsPath, line: line, reason: "expected a JSON string (a document id)")
+                }
+                shardIds.append(id)
+            }
+            guard shardIds.count == rowCount else {
+                throw GradNormIRError.invalidInput("\(idsPath): \(shardIds.count) ids for a shard of \(rowCount) documents")
+            }
+            var r = 0
+            for range in ranges {
+                for row in range {
+                    for j in 0..<d { flat[row * d + j] = rows[r * d + j] }
+                    ids[row] = shardIds[r]
+                    r += 1
+                }
+            }
+        }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let lock = try OutputLock(path: OutputLock.path(forFolder: out))
+        defer { withExtendedLifetime(lock) {} }
+        if let data = fm.contents(atPath: file(out, "index.json")) {
+            guard let old = try? JSONDecoder().decode(Manifest.self, from: data), old.complete, old.shard == nil,
+                  old.differences(from: whole).isEmpty else {
+                throw GradNormIRError.invalidInput("\(out) holds another index or an unfinished one; refusing to overwrite it")
+            }
+            return false
+        }
+        try writeFinished(folder: out, manifest: whole, ids: ids, rows: flat)
+        return true
     }
 
     static func encoded(_ m: Manifest) throws -> Data {

@@ -22,6 +22,8 @@ struct Index: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Maximum tokens per document, special tokens included (default: the model's max_seq_length; use the length the index's users will use).")
     var maxLength: Int?
     @Flag(help: "Discard an index in OUT (of any inputs) and build it again.") var restart = false
+    @Option(help: "Build only shard K of N (K/N): the chunks of \(Retriever.corpusChunk) documents c with c mod N = K − 1; `gradnormir merge` joins the N shard folders into the whole index.")
+    var shard: String?
     @Option(name: .long, help: "What to do with a bad corpus line: fail (default) or skip (and count).")
     var onBadLine: BadLinePolicy = .fail
 
@@ -31,6 +33,11 @@ struct Index: ParsableCommand {
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: out, isDirectory: &isFolder), !isFolder.boolValue {
             throw OptionError("--out \(out): exists and is not a folder")
+        }
+        if let shard {
+            do { _ = try Shard(parsing: shard) } catch GradNormIRError.invalidSetting(_, let reason) {
+                throw OptionError("--shard \(reason)")
+            }
         }
     }
 
@@ -48,7 +55,8 @@ struct Index: ParsableCommand {
             var progress = ProgressReporter(label: "embedding", total: docs.count)
             var first: Int?
             let embedded = try EmbeddingIndex.build(documents: docs, corpus: corpus, retriever: model, maxLength: m,
-                                                    folder: out, startOver: restart) { done, total in
+                                                    folder: out, startOver: restart,
+                                                    shard: try shard.map { try Shard(parsing: $0) }) { done, total in
                 if first == nil {
                     first = done
                     progress = ProgressReporter(label: "embedding", total: total, alreadyDone: done)
@@ -57,7 +65,7 @@ struct Index: ParsableCommand {
                 progress.update(done, force: done == total)
             }
             if embedded == 0 {
-                note("index: \(out) already holds the index of these \(docs.count) documents")
+                note("index: \(out) already holds the index of these \(docs.count) documents" + (shard.map { " (shard \($0))" } ?? ""))
                 return
             }
             let secs = Date().timeIntervalSince(started)

@@ -53,6 +53,7 @@ struct Select: ParsableCommand {
     }
 
     func validate() throws {
+        if selecting.shard != nil { throw OptionError("select does not take --shard") }
         guard models.count >= 2 else { throw OptionError("give at least two candidates (--model A --model B)") }
         guard falseAlarm > 0, falseAlarm < 1 else { throw OptionError("--false-alarm must be in (0, 1)") }
         if let threads, threads < 1 { throw OptionError("--threads must be at least 1") }

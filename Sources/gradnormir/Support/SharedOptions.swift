@@ -10,12 +10,19 @@ struct SelectionOptions: ParsableArguments {
     var sample: Int?
     @Option(help: "Score only the documents whose ids this file lists, one per line (scored in corpus order).")
     var ids: String?
+    @Option(help: "Score only shard K of N (K/N): of the documents chosen, those at positions K, K+N, K+2N, … (1-based); `gradnormir merge` joins the N shard files into the file of one run.")
+    var shard: String?
 
     func validate() throws {
         if let limit, limit < 1 { throw OptionError("--limit must be at least 1") }
         if let sample, sample < 1 { throw OptionError("--sample must be at least 1") }
         if [limit != nil, sample != nil, ids != nil].filter({ $0 }).count > 1 {
             throw OptionError("use one of --limit, --sample and --ids")
+        }
+        if let shard {
+            do { _ = try Shard(parsing: shard) } catch GradNormIRError.invalidSetting(_, let reason) {
+                throw OptionError("--shard \(reason)")
+            }
         }
     }
 
@@ -27,12 +34,17 @@ struct SelectionOptions: ParsableArguments {
         return .all
     }
 
-    /// The documents this run scores (positions in the corpus, ascending), recorded in `settings.scored`.
+    /// The documents this run scores (positions in the corpus, ascending) and the settings that
+    /// record the choice: `settings.scored`, and for a shard `settings.shard` and `settings.selected`.
     func choose(in documents: [Document], seed: UInt64, settings: inout ScoreSettings) throws -> [Int] {
         let selection = try self.selection(seed: seed)
         let chosen = try selection.indices(in: documents)
         settings.scored = selection.recorded
-        return chosen
+        guard let shard else { return chosen }
+        let s = try Shard(parsing: shard)
+        settings.shard = s.description
+        settings.selected = chosen.count
+        return s.part(of: chosen)
     }
 
     /// Says when N is not smaller than the corpus (every document is then scored).

@@ -88,6 +88,11 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertEqual(u.status, 1)
         XCTAssertTrue(u.stderr.contains("'nope' is not in the corpus"), u.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("u.jsonl")))
+        // GradNormIR needs more documents than positives + negatives; refused before any output exists.
+        let few = try cli.run(["predict", "--corpus", small, "--out", path("f.jsonl"), "--positives", "27", "--negatives", "3"])
+        XCTAssertEqual(few.status, 1)
+        XCTAssertTrue(few.stderr.contains("--positives 27 and --negatives 3 need more than 30 documents"), few.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("f.jsonl")))
         let both = try cli.run(["predict", "--corpus", small, "--out", path("b.jsonl"), "--ids", unknown, "--sample", "3"])
         XCTAssertEqual(both.status, 1)
         let detector = try cli.run(["predict", "--corpus", small, "--out", path("b.jsonl"), "--detector", "magic"])

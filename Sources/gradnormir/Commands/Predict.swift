@@ -60,6 +60,12 @@ struct Predict: ParsableCommand {
             let m = try model.validatedMaxLength(maxLength)
             let config = scoring.config(maxLength: m)
             try config.validate()
+            // Everything that can be refused is checked before the output is created.
+            if detector == .gradnormir, config.positives + config.negatives >= docs.count {
+                throw GradNormIRError.invalidInput(
+                    "--positives \(config.positives) and --negatives \(config.negatives) need more than "
+                    + "\(config.positives + config.negatives) documents; \(corpus) has \(docs.count)")
+            }
             let refDocs = try reference.map { try BEIRDataset.loadCorpus(path: $0, onBadLine: onBadLine).documents }
             let saved = try index.map { try EmbeddingIndex.load(folder: $0, documents: docs, retriever: model, maxLength: m) }
             selecting.noteSize(command: "predict", corpusSize: docs.count)

@@ -74,6 +74,11 @@ struct Select: ParsableCommand {
             selecting.noteSize(command: "select", corpusSize: docs.count)
             let selection = try selecting.selection(seed: scoring.seed)
             let positions = try selection.indices(in: docs) + Array(docs.count..<joint.count)
+            if detector == .gradnormir, scoring.positives + scoring.negatives >= joint.count {
+                throw GradNormIRError.invalidInput(
+                    "--positives \(scoring.positives) and --negatives \(scoring.negatives) need more than "
+                    + "\(scoring.positives + scoring.negatives) documents; the corpus and the reference have \(joint.count)")
+            }
             // Every model loads before any work starts, so a bad folder fails at once.
             let retrievers = try models.map { try Retriever.load(folder: $0) }
             if let out { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) }

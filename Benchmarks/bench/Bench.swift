@@ -66,6 +66,21 @@ struct Bench: ParsableCommand {
     var dataDir: String { data ?? (full ? "data/corpora-full" : "data/corpora") }
 
     func run() throws {
+        #if DEBUG
+        // A debug build's timings mean nothing and it runs many times slower: say so at once.
+        let args = CommandLine.arguments.dropFirst().map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+        FileHandle.standardError.write(Data("""
+            bench: this is a debug build (`swift run bench`): its timings would mean nothing and it runs many times slower.
+            Run the optimised build (what `make bench` does): swift run -c release bench\(args.isEmpty ? "" : " " + args)
+
+            """.utf8))
+        throw ExitCode(2)
+        #else
+        try runOptimised()
+        #endif
+    }
+
+    func runOptimised() throws {
         let threadCounts = threads.values
         let reps = quick ? 3 : max(1, self.reps)
         let wanted = Set(sections.values)

@@ -57,7 +57,7 @@ public enum ShardMerge {
             }
             guard let settings = ScoreSettings.decode(text), let shardText = settings.shard,
                   let selected = settings.selected else {
-                throw GradNormIRError.invalidInput("\(path): not a shard (its settings \(metaPath) name no --shard)")
+                throw GradNormIRError.invalidInput("\(path): not a shard (its settings \(metaPath) record no shard)")
             }
             let shard = try Shard(parsing: shardText)
             guard selected >= 0 else { throw GradNormIRError.invalidInput("\(metaPath): negative document count") }
@@ -128,7 +128,7 @@ public enum ShardMerge {
         defer { withExtendedLifetime(lock) {} }
         if let existing = FileManager.default.contents(atPath: out) {
             guard existing == merged, FileManager.default.contents(atPath: out + ".meta.json") == meta else {
-                throw GradNormIRError.invalidInput("\(out) exists with other content; refusing to overwrite it (remove it or choose another --out)")
+                throw GradNormIRError.invalidInput("\(out) exists with other content; refusing to overwrite it (remove it or merge into another file)")
             }
             return false
         }

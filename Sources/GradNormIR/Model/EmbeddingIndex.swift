@@ -227,7 +227,7 @@ public struct EmbeddingIndex {
             guard let m = try? JSONDecoder().decode(Manifest.self, from: data) else {
                 throw GradNormIRError.malformedJSON(path: path, line: nil, reason: "not an index manifest from `gradnormir index`")
             }
-            guard let text = m.shard else { throw GradNormIRError.invalidInput("\(f): a whole index, not a shard (built without --shard)") }
+            guard let text = m.shard else { throw GradNormIRError.invalidInput("\(f): a whole index, not a shard (built whole, not by shards)") }
             guard m.complete else { throw GradNormIRError.invalidInput("\(f): shard \(text) is not finished (rerun its `gradnormir index`)") }
             parts.append((f, try Shard(parsing: text), m))
         }

@@ -70,7 +70,17 @@ public struct SignalExtractor {
             throw GradNormIRError.invalidInput("\(embeddings.count) embeddings for \(texts.count) documents")
         }
         guard let d = embeddings.first?.count else { throw GradNormIRError.invalidInput("no documents") }
-        self.index = VectorIndex(dimension: d, vectors: embeddings)
+        try self.init(texts: texts, index: VectorIndex(dimension: d, vectors: embeddings), tokenizer: tokenizer,
+                      neighbours: neighbours)
+    }
+
+    /// The same over an index of those embeddings already built (e.g. a `CorpusIndex`'s), not copied again.
+    public init(texts: [String], index: VectorIndex, tokenizer: BertTokenizer, neighbours: Int = 10) throws {
+        guard neighbours >= 1 else { throw GradNormIRError.invalidSetting(name: "neighbours", reason: "must be at least 1") }
+        guard texts.count == index.count, index.count > 0 else {
+            throw GradNormIRError.invalidInput("an index of \(index.count) embeddings for \(texts.count) documents")
+        }
+        self.index = index
         self.texts = texts
         self.tokenizer = tokenizer
         self.neighbours = min(neighbours, texts.count - 1)

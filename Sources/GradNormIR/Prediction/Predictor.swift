@@ -98,8 +98,6 @@ public final class Predictor {
         self.documents = documents
         self.embeddings = embeddings
         self.model = model
-        extractor = try SignalExtractor(texts: documents.map(\.fullText), embeddings: embeddings,
-                                        tokenizer: retriever.tokenizer)
         if detector.needsReference {
             guard let reference else {
                 throw GradNormIRError.invalidSetting(name: "reference", reason: "the \(detector.rawValue) detector needs an in-distribution reference")
@@ -121,8 +119,12 @@ public final class Predictor {
             let index = try CorpusIndex(documents: documents.map(\.fullText), embeddings: embeddings,
                                         retriever: retriever, config: config)
             scorer = GradNormScorer(retriever: retriever, corpus: index)
+            // The signals search the same vectors: one index, not two copies.
+            extractor = try SignalExtractor(texts: documents.map(\.fullText), index: index.index, tokenizer: retriever.tokenizer)
         } else {
             scorer = nil
+            extractor = try SignalExtractor(texts: documents.map(\.fullText), embeddings: embeddings,
+                                            tokenizer: retriever.tokenizer)
         }
     }
 

@@ -61,11 +61,7 @@ struct Predict: ParsableCommand {
             let config = scoring.config(maxLength: m)
             try config.validate()
             // Everything that can be refused is checked before the output is created.
-            if detector == .gradnormir, config.positives + config.negatives >= docs.count {
-                throw GradNormIRError.invalidInput(
-                    "--positives \(config.positives) and --negatives \(config.negatives) need more than "
-                    + "\(config.positives + config.negatives) documents; \(corpus) has \(docs.count)")
-            }
+            if detector == .gradnormir { try scoring.requireMoreDocuments(docs.count, "\(corpus) has") }
             let refDocs = try reference.map { try BEIRDataset.loadCorpus(path: $0, onBadLine: onBadLine).documents }
             let saved = try index.map { try EmbeddingIndex.load(folder: $0, documents: docs, retriever: model, maxLength: m) }
             selecting.noteSize(command: "predict", corpusSize: docs.count)
@@ -98,7 +94,7 @@ struct Predict: ParsableCommand {
                                           config: config, reference: refEmbeddings, seed: config.seed)
             let started = Date()
             let first = file.done.count
-            _ = try Self.predict(chosen, with: predictor, into: file, ids: docs.map(\.id))
+            _ = try Self.predict(chosen, with: predictor, into: file)
             let secs = Date().timeIntervalSince(started)
             note("predict: \(chosen.count - first) documents in \(String(format: "%.1f", secs)) s "
                  + "(\(String(format: "%.2f", Double(chosen.count - first) / max(secs, 1e-9))) documents/s, detector "
@@ -106,18 +102,15 @@ struct Predict: ParsableCommand {
         }
     }
 
-    /// Predicts the documents at `positions` not yet in `file` (when given), appending each line,
-    /// with progress; returns every (id, ood_score) of `positions`, those already in the file read back.
-    static func predict(_ positions: [Int], with predictor: Predictor, into file: ScoreFile?,
-                        ids: [String]) throws -> [(id: String, score: Double?)] {
+    /// Predicts the documents at `positions` not yet in `file` (all of them without a file),
+    /// appending each line, with progress; returns the (id, ood_score) of those it predicted.
+    static func predict(_ positions: [Int], with predictor: Predictor,
+                        into file: ScoreFile?) throws -> [(id: String, score: Double?)] {
         var results: [(id: String, score: Double?)] = []
-        if let file, !file.done.isEmpty {
-            let kept = Dictionary(try ScoreFile.read(file.path).map { ($0.id, $0.score) }, uniquingKeysWith: { a, _ in a })
-            results = positions.prefix(file.done.count).map { (ids[$0], kept[ids[$0]] ?? nil) }
-        }
-        var progress = ProgressReporter(label: "predicting", total: positions.count, alreadyDone: results.count)
+        let first = file?.done.count ?? 0
+        var progress = ProgressReporter(label: "predicting", total: positions.count, alreadyDone: first)
         let step = predictor.detector == .gradnormir ? 1 : 256
-        var j = results.count
+        var j = first
         while j < positions.count {
             let batch = Array(positions[j..<min(positions.count, j + step)])
             for p in try predictor.predict(batch) {

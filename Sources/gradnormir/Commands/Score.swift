@@ -42,10 +42,7 @@ struct Score: ParsableCommand {
             if skipped > 0 { note("score: skipped \(skipped) bad line(s) of \(corpus)") }
             guard !docs.isEmpty else { throw GradNormIRError.invalidInput("\(corpus): no documents") }
             // Everything that can be refused is checked before the output is created.
-            guard config.positives + config.negatives < docs.count else {
-                throw GradNormIRError.invalidInput(
-                    "--positives \(config.positives) and --negatives \(config.negatives) need more than \(config.positives + config.negatives) documents; \(corpus) has \(docs.count)")
-            }
+            try scoring.requireMoreDocuments(docs.count, "\(corpus) has")
             let model = try options.load()
             _ = try model.validatedMaxLength(maxLength)
             let saved = try index.map { folder in

@@ -74,11 +74,7 @@ struct Select: ParsableCommand {
             selecting.noteSize(command: "select", corpusSize: docs.count)
             let selection = try selecting.selection(seed: scoring.seed)
             let positions = try selection.indices(in: docs) + Array(docs.count..<joint.count)
-            if detector == .gradnormir, scoring.positives + scoring.negatives >= joint.count {
-                throw GradNormIRError.invalidInput(
-                    "--positives \(scoring.positives) and --negatives \(scoring.negatives) need more than "
-                    + "\(scoring.positives + scoring.negatives) documents; the corpus and the reference have \(joint.count)")
-            }
+            if detector == .gradnormir { try scoring.requireMoreDocuments(joint.count, "the corpus and the reference have") }
             // Every model loads before any work starts, so a bad folder fails at once.
             let retrievers = try models.map { try Retriever.load(folder: $0) }
             if let out { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) }
@@ -97,21 +93,19 @@ struct Select: ParsableCommand {
                     try ScoreFile(path: ($0 as NSString).appendingPathComponent("candidate-\(n + 1).jsonl"),
                                   expectedIds: positions.map { joint[$0].id }, settings: settings)
                 }
+                var predictions: [(id: String, score: Double?)] = []
                 if let file, file.done.count == positions.count {
                     note("select: \(file.path) already has every prediction")
-                    let kept = try ScoreFile.read(file.path)
-                    evidence.append(try RetrieverSelection.evidence(model: models[n], modelFingerprint: model.fingerprint,
-                                                                    predictions: kept, falseAlarm: falseAlarm))
-                    continue
+                } else {
+                    var embedProgress = ProgressReporter(label: "embedding", total: joint.count)
+                    let embeddings = model.corpusEmbeddings(ids: joint.map { model.tokenizer.encode($0.fullText, maxLength: m) }) {
+                        embedProgress.update($0, force: $0 == joint.count)
+                    }
+                    let predictor = try Predictor(detector: detector, retriever: model, documents: joint, embeddings: embeddings,
+                                                  config: config, seed: config.seed)
+                    predictions = try Predict.predict(positions, with: predictor, into: file)
                 }
-                var embedProgress = ProgressReporter(label: "embedding", total: joint.count)
-                let embeddings = model.corpusEmbeddings(ids: joint.map { model.tokenizer.encode($0.fullText, maxLength: m) }) {
-                    embedProgress.update($0, force: $0 == joint.count)
-                }
-                let predictor = try Predictor(detector: detector, retriever: model, documents: joint, embeddings: embeddings,
-                                              config: config, seed: config.seed)
-                var predictions = try Predict.predict(positions, with: predictor, into: file, ids: joint.map(\.id))
-                // The evidence comes from the file's numbers, as on a rerun that reads them back.
+                // With a file, the evidence comes from its numbers: the same on a rerun that reads them back.
                 if let file { predictions = try ScoreFile.read(file.path) }
                 evidence.append(try RetrieverSelection.evidence(model: models[n], modelFingerprint: model.fingerprint,
                                                                 predictions: predictions, falseAlarm: falseAlarm))

@@ -68,6 +68,15 @@ struct ScoringOptions: ParsableArguments {
     @Flag(name: .long, inversion: .prefixedNo, help: "Skip the first remaining neighbour of each positive (the authors' code does).")
     var skipFirstNegative = true
 
+    /// GradNormIR draws its positives and negatives from other documents: refuses an index of
+    /// `count` documents that cannot hold them (`holder`: "corpus.jsonl has"), naming the options.
+    func requireMoreDocuments(_ count: Int, _ holder: String) throws {
+        guard positives + negatives < count else {
+            throw GradNormIRError.invalidInput("--positives \(positives) and --negatives \(negatives) need more than "
+                                               + "\(positives + negatives) documents; \(holder) \(count)")
+        }
+    }
+
     /// The config at `maxLength` tokens.
     func config(maxLength: Int) -> ScoringConfig {
         var c = ScoringConfig()

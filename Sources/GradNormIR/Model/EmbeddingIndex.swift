@@ -112,13 +112,7 @@ public struct EmbeddingIndex {
         let flat = try tensors.floats("embeddings")
         let rows = (0..<m.count).map { Array(flat[($0 * m.dimension)..<(($0 + 1) * m.dimension)]) }
         let idsPath = file(folder, "ids.jsonl")
-        var ids: [String] = []
-        try JSONLines.forEachLine(in: try mapFile(idsPath)) { line, bytes in
-            guard let id = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) as? String else {
-                throw GradNormIRError.malformedJSON(path: idsPath, line: line, reason: "expected a JSON string (a document id)")
-            }
-            ids.append(id)
-        }
+        let ids = try readIds(idsPath)
         guard ids.count == m.count else {
             throw GradNormIRError.invalidInput("\(idsPath): \(ids.count) ids for an index of \(m.count) documents")
         }
@@ -264,13 +258,7 @@ public struct EmbeddingIndex {
             }
             let rows = try tensors.floats("embeddings")
             let idsPath = file(p.folder, "ids.jsonl")
-            var shardIds: [String] = []
-            try JSONLines.forEachLine(in: try mapFile(idsPath)) { line, bytes in
-                guard let id = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) as? String else {
-                    throw GradNormIRError.malformedJSON(path: idsPath, line: line, reason: "expected a JSON string (a document id)")
-                }
-                shardIds.append(id)
-            }
+            let shardIds = try readIds(idsPath)
             guard shardIds.count == rowCount else {
                 throw GradNormIRError.invalidInput("\(idsPath): \(shardIds.count) ids for a shard of \(rowCount) documents")
             }
@@ -296,6 +284,18 @@ public struct EmbeddingIndex {
         }
         try writeFinished(folder: out, manifest: whole, ids: ids, rows: flat)
         return true
+    }
+
+    /// The document ids of an index's `ids.jsonl`, one JSON string per line.
+    static func readIds(_ path: String) throws -> [String] {
+        var ids: [String] = []
+        try JSONLines.forEachLine(in: try mapFile(path)) { line, bytes in
+            guard let id = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) as? String else {
+                throw GradNormIRError.malformedJSON(path: path, line: line, reason: "expected a JSON string (a document id)")
+            }
+            ids.append(id)
+        }
+        return ids
     }
 
     static func encoded(_ m: Manifest) throws -> Data {

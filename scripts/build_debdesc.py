@@ -8,7 +8,8 @@ Reads the Packages and i18n Translation-LANG files that apt keeps in its list fo
     debdesc/<section>/   one corpus per Debian archive section (topic shift)
     debdesc/all/         every document of those sections in one corpus
     debdesc-lang/<lang>/ the same descriptions in each language (language shift)
-    debdesc/MANIFEST.json, debdesc-lang/MANIFEST.json
+    debdesc-unseen/<lang>/ other descriptions per language, none of a debdesc-lang package
+    debdesc/MANIFEST.json, debdesc-lang/MANIFEST.json, debdesc-unseen/MANIFEST.json
 
 in the layout of build_corpora.py (its write_beir writes every folder):
 
@@ -71,6 +72,15 @@ Languages (debdesc-lang/):
     language. The manifest records, per language, how many sources have a usable translation,
     how many have all languages, the pool and how many chosen ids are in debdesc/all/.
 
+Unseen descriptions (debdesc-unseen/): per language, descriptions of sources outside the parallel
+pool above, so an update on a debdesc-lang corpus can be measured on documents it never saw (its
+own language: does the gain reach new documents; the others: is anything forgotten). A source
+qualifies for a language as for the pool but in that language alone (English: its English long
+description); translated synopses or texts shared with another qualifying source are dropped (all
+copies). Each language's qualifying sources, sorted by id, are shuffled with random.Random(--seed)
+and the first --unseen-size (default 500; all if fewer, noted) are written in id order. The
+languages are not parallel: each has its own sample.
+
 Idempotent: each MANIFEST.json records the settings, the release (Origin, Suite, Codename,
 Version, Date of its Release file; PRETTY_NAME of /etc/os-release) and every input file (its name
 without the mirror's host part, size, mtime, the SHA-256 its Release file declares for the
@@ -104,7 +114,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for build_corp
 FORMAT = 1
 DEFAULT_LANGUAGES = "en,de,fr,it,ja,ru,da,uk"
 APT_HELPER = "/usr/lib/apt/apt-helper"
-TOPICS, LANGS = "debdesc", "debdesc-lang"
+TOPICS, LANGS, UNSEEN = "debdesc", "debdesc-lang", "debdesc-unseen"
 ALL = "all"
 FILES = ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv")
 
@@ -494,9 +504,38 @@ def choose_parallel(sources, trans, languages, min_words):
                   "dropped_shared_text_or_synopsis": len(cands) - len(pool)}
 
 
+def choose_unseen(sources, trans, lang, min_words, exclude):
+    """{source: md5} of the sources outside `exclude` described in `lang` (see the docstring)."""
+    cands = {}
+    for src in sorted(sources):
+        if src in exclude:
+            continue
+        ok = []
+        for pkg, _, md5 in sources[src]:
+            syn, body = trans["en"].get(md5, ("", ""))
+            if not syn or len(body.split()) < min_words:
+                continue
+            if lang != "en":
+                t = trans[lang].get(md5)
+                if not t or not t[0] or not t[1].strip() or dup_key(t[1]) == dup_key(body):
+                    continue
+            ok.append((pkg != src, len(pkg), pkg, md5))
+        if ok:
+            cands[src] = min(ok)[3]
+    counts = {}
+    for md5 in cands.values():
+        syn, body = trans[lang][md5]
+        for k in (("s", dup_key(syn)), ("b", dup_key(body))):
+            counts[k] = counts.get(k, 0) + 1
+    return {src: md5 for src, md5 in cands.items()
+            if counts[("s", dup_key(trans[lang][md5][0]))] == 1
+            and counts[("b", dup_key(trans[lang][md5][1]))] == 1}
+
+
 def settings(args):
     return {"seed": args.seed, "min_words": args.min_words, "min_section": args.min_section,
             "languages": list(args.languages), "lang_size": args.lang_size,
+            "unseen_size": args.unseen_size,
             "origin": args.origin, "release": args.release, "architecture": args.arch}
 
 
@@ -569,22 +608,25 @@ def build(args):
     t0 = time.time()
     topics_dir = os.path.join(os.path.abspath(args.out), TOPICS)
     langs_dir = os.path.join(os.path.abspath(args.out), LANGS)
+    unseen_dir = os.path.join(os.path.abspath(args.out), UNSEEN)
     found = discover(args)
     check_complete(args, found)
     inputs = input_records(found)
-    tm, lm = (os.path.join(d, "MANIFEST.json") for d in (topics_dir, langs_dir))
+    tm, lm, um = (os.path.join(d, "MANIFEST.json") for d in (topics_dir, langs_dir, unseen_dir))
     if not args.force:
-        ok1, why1 = manifest_ok(tm, topics_dir, args, inputs)
-        ok2, why2 = manifest_ok(lm, langs_dir, args, inputs)
-        if ok1 and ok2:
-            say(f"{rel(topics_dir)}/ and {rel(langs_dir)}/ already built from the same apt lists "
-                f"({args.origin} {args.release}, seed {args.seed}); --force rebuilds")
+        checks = [manifest_ok(m, d, args, inputs)
+                  for m, d in ((tm, topics_dir), (lm, langs_dir), (um, unseen_dir))]
+        if all(ok for ok, _ in checks):
+            say(f"{rel(topics_dir)}/, {rel(langs_dir)}/ and {rel(unseen_dir)}/ already built from "
+                f"the same apt lists ({args.origin} {args.release}, seed {args.seed}); --force "
+                "rebuilds")
             return
-        if why1 or why2:
-            say(f"rebuilding: {why1 or why2}")
+        why = next((w for _, w in checks if w), None)
+        if why:
+            say(f"rebuilding: {why}")
     from build_corpora import write_beir  # the exact file format of the other corpora
 
-    for d, m in ((topics_dir, tm), (langs_dir, lm)):
+    for d, m in ((topics_dir, tm), (langs_dir, lm), (unseen_dir, um)):
         os.makedirs(d, exist_ok=True)
         if os.path.exists(m):
             os.remove(m)
@@ -663,20 +705,46 @@ def build(args):
     say(f"wrote {rel(langs_dir)}/: {len(chosen)} parallel descriptions in "
         f"{', '.join(args.languages)} (a seeded sample of the {len(pool_ids)} source packages "
         "described in all of them)")
+
+    umanifest = {"format": FORMAT, "builder": "scripts/build_debdesc.py",
+                 "settings": settings(args), "release": rel_info, "inputs": inputs,
+                 "counts": {}, "notes": [], "corpora": {}}
+    for lang in args.languages:
+        upool = choose_unseen(sources, trans, lang, args.min_words, set(pool))
+        uids = sorted(upool)
+        order = list(range(len(uids)))
+        random.Random(args.seed).shuffle(order)
+        uchosen = sorted(uids[i] for i in order[:args.unseen_size])
+        if len(uchosen) < args.unseen_size:
+            note = (f"{lang}: only {len(uids)} sources outside debdesc-lang qualify: "
+                    f"{len(uchosen)} written, not {args.unseen_size}")
+            say("note: " + note)
+            umanifest["notes"].append(note)
+        umanifest["counts"][lang] = {"qualifying": len(uids), "chosen": len(uchosen)}
+        part = [(i, trans[lang][upool[i]][0], trans[lang][upool[i]][1]) for i in uchosen]
+        info = write_beir(unseen_dir, lang, part)
+        info["mean_characters"] = round(sum(len(t) for _, _, t in part) / max(1, len(part)), 1)
+        umanifest["corpora"][lang] = info
+    remove_stale(unseen_dir, set(umanifest["corpora"]))
+    say(f"wrote {rel(unseen_dir)}/: per language up to {args.unseen_size} descriptions of sources "
+        "outside debdesc-lang's pool (not parallel)")
+    write_manifest(um, umanifest)
     write_manifest(lm, lmanifest)
     write_manifest(tm, manifest)
-    say(f"wrote {rel(tm)} and {rel(lm)} ({time.time() - t0:.1f} s)")
+    say(f"wrote {rel(tm)}, {rel(lm)} and {rel(um)} ({time.time() - t0:.1f} s)")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "data", "corpora"),
-                    help=f"folder that receives {TOPICS}/ and {LANGS}/ (default data/corpora)")
+                    help=f"folder that receives {TOPICS}/, {LANGS}/ and {UNSEEN}/ (default data/corpora)")
     ap.add_argument("--seed", type=int, default=13, help="sampling seed (default 13)")
     ap.add_argument("--languages", default=DEFAULT_LANGUAGES,
                     help=f"comma-separated, en first (default {DEFAULT_LANGUAGES})")
     ap.add_argument("--lang-size", type=int, default=1000,
                     help="descriptions per language corpus (default 1000)")
+    ap.add_argument("--unseen-size", type=int, default=500,
+                    help=f"descriptions per language in {UNSEEN}/ (default 500)")
     ap.add_argument("--min-words", type=int, default=15,
                     help="minimum words of an English long description (default 15)")
     ap.add_argument("--min-section", type=int, default=80,
@@ -696,8 +764,9 @@ def main():
     if not args.languages or args.languages[0] != "en" or len(set(args.languages)) != len(
             args.languages):
         ap.error("--languages must start with en and name each language once")
-    if args.lang_size < 1 or args.min_section < 1 or args.min_words < 0:
-        ap.error("--lang-size and --min-section must be at least 1, --min-words at least 0")
+    if args.lang_size < 1 or args.unseen_size < 1 or args.min_section < 1 or args.min_words < 0:
+        ap.error("--lang-size, --unseen-size and --min-section must be at least 1, --min-words at "
+                 "least 0")
     try:
         args.lists = args.lists or lists_dir()
         args.release = args.release or os_release().get("VERSION_CODENAME")

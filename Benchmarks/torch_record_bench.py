@@ -18,6 +18,14 @@ With --shapes, records whose 6 sequences have different lengths are also timed, 
 authors' code runs them: padded with [PAD] to the longest sequence, with a key-padding mask and
 mean pooling over the real tokens.
 
+With --serve, nothing runs until asked: the bench interleaves its own repetitions with PyTorch's
+(A B A B …, same records) by writing one JSON request per line on stdin,
+    {"threads": t, "lengths": [6 ints], "warmup": n}
+and reading one JSON line back per request,
+    {"seconds": s, "loss": l, "grad_norm": g}
+(n untimed records first — 0 if absent — then one timed record; the record padded with a mask when
+its lengths differ). "ready" is printed once the model is loaded; end of input ends the process.
+
 Usage (from the package root):
     python3 Benchmarks/torch_record_bench.py --model models/all-MiniLM-L6-v2 \\
         --lengths 64,128,256,512 --threads 1,2 --reps 5 [--records-per-rep 1] \\
@@ -98,6 +106,8 @@ def main():
                          "(e.g. 40/230/90/150/60/180), run padded to their longest with a mask")
     ap.add_argument("--attention", choices=("sdpa", "explicit"), default="sdpa",
                     help="scaled_dot_product_attention (default) or explicit softmax attention")
+    ap.add_argument("--serve", action="store_true",
+                    help="answer timing requests on stdin, one JSON line each (see above)")
     args = ap.parse_args()
     lengths = [int(x) for x in args.lengths.split(",") if x]
     threads = [int(x) for x in args.threads.split(",") if x]
@@ -110,6 +120,9 @@ def main():
     vocab = bert.p("embeddings.word_embeddings.weight").shape[0]
     for T in lengths:
         assert 2 <= T <= bert.max_pos, T
+
+    if args.serve:
+        return serve(bert, params, vocab, args.attention)
 
     shapes = [[int(x) for x in sh.split("/")] for sh in args.shapes.split(",") if sh]
     for sh in shapes:
@@ -148,6 +161,27 @@ def main():
                "records_per_rep": args.records_per_rep, "sequences": SEQUENCES,
                "temperature": TAU, "results": results}, sys.stdout)
     sys.stdout.write("\n")
+
+
+def serve(bert, params, vocab, attention):
+    """The --serve loop: one timed record per request line (see the module's docstring)."""
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        lengths = [int(x) for x in req["lengths"]]
+        assert len(lengths) == SEQUENCES and all(2 <= T <= bert.max_pos for T in lengths), lengths
+        if torch.get_num_threads() != int(req["threads"]):
+            torch.set_num_threads(int(req["threads"]))
+        ids, mask = shaped_record_ids(lengths, vocab)
+        for _ in range(int(req.get("warmup", 0))):
+            run_record(bert, params, ids, attention, mask)
+        t0 = time.perf_counter()
+        loss, norm = run_record(bert, params, ids, attention, mask)
+        seconds = time.perf_counter() - t0
+        print(json.dumps({"seconds": seconds, "loss": loss, "grad_norm": norm}), flush=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ struct Bench: ParsableCommand {
     var referenceDocuments: Int?
     @Option(help: "Second candidate retriever (skipped when absent).")
     var secondModel: String = "models/paraphrase-MiniLM-L3-v2"
-    @Option(help: "Comma-separated sections to run: forward, record, accuracy, simulate, search (the record section reuses the forward section's roofline when both run; simulate — the evolving-corpus replay of `gradnormir simulate`, under 20 minutes — and search — exact top-k of VectorIndex against FAISS's IndexFlatIP on 40k and 1M random unit vectors, FAISS from `pip install faiss-cpu` — run only when named).",
+    @Option(help: "Comma-separated sections to run: forward, record, accuracy, simulate, search (the record section measures the roofline beside each record and alternates its repetitions with PyTorch's; simulate — the evolving-corpus replay of `gradnormir simulate`, under 20 minutes — and search — exact top-k of VectorIndex against FAISS's IndexFlatIP on 40k and 1M random unit vectors, FAISS from `pip install faiss-cpu` — run only when named).",
             transform: CommaList.parser { "unknown section '\($0)' (known: \(Section.allCases.map(\.rawValue).joined(separator: ", ")))" })
     var sections = CommaList<Section>([.forward, .record, .accuracy])
     @Flag(help: "Skip the PyTorch comparison even when torch is importable.")
@@ -111,17 +111,16 @@ struct Bench: ParsableCommand {
             results["peak_rss_mb_record_6x512"] = mb
         }
         let forward = ForwardBench(retriever: retriever, reps: reps)
-        var roofline: [Int: Double] = [:]
         if wanted.contains(.forward) {
-            let (fwd, roofs) = forward.run(threadCounts: threadCounts)
-            results["forward"] = fwd
-            roofline = roofs
+            results["forward"] = forward.run(threadCounts: threadCounts).json
         }
         if wanted.contains(.record) {
             // --quick skips PyTorch (its run alone takes minutes).
             let record = RecordBench(retriever: retriever, reps: reps, quick: quick, forward: forward,
                                      torch: !noTorch && !quick)
-            results["record"] = record.run(threadCounts: threadCounts, roofline: roofline)
+            let (rows, contended) = record.run(threadCounts: threadCounts)
+            results["record"] = rows
+            results["record_contended"] = contended
         }
         if wanted.contains(.accuracy) {
             BLAS.setThreads(threadCounts.max() ?? 1)

@@ -42,8 +42,9 @@ struct RecordBench {
         3 * lengths.reduce(0) { $0 + forward.forwardFlops(batch: 1, length: $1) }
     }
 
-    /// Runs PyTorch on the same records, if torch is importable; nil otherwise (with a note why).
-    func torchResults(threadCounts: [Int]) -> [String: Double]? {
+    /// Starts PyTorch's record server on the same model, if torch is importable; nil otherwise
+    /// (with a note why).
+    func startTorch() -> TorchRecordServer? {
         guard torch else { return nil }
         let script = "Benchmarks/torch_record_bench.py"
         guard FileManager.default.fileExists(atPath: script) else {
@@ -54,74 +55,172 @@ struct RecordBench {
             note("bench: python3 cannot import torch: PyTorch comparison skipped")
             return nil
         }
-        note("bench: running PyTorch on the same records (\(script))…")
-        let (_, object) = runPythonJSON([script, "--model", retriever.checkpoint.folder,
-                                         "--lengths", lengths.map(String.init).joined(separator: ","),
-                                         "--shapes", shapes.map { $0.map(String.init).joined(separator: "/") }.joined(separator: ","),
-                                         "--threads", threadCounts.map(String.init).joined(separator: ","),
-                                         "--reps", String(reps)])
-        guard let obj = object, let results = obj["results"] as? [[String: Any]] else {
-            note("bench: the PyTorch script failed: comparison skipped")
-            return nil
-        }
-        var byKey: [String: Double] = [:]
-        for r in results {
-            guard let t = r["threads"] as? Int, let s = r["seconds_per_record"] as? Double else { continue }
-            let name = (r["shape"] as? String) ?? (r["tokens"] as? Int).map { "6×\($0)" } ?? "?"
-            byKey["\(t)/\(name)"] = s
-            if let g = r["grad_norm"] as? Double { byKey["\(t)/\(name)/norm"] = g }
-        }
-        return byKey
+        note("bench: starting PyTorch on the same records (\(script) --serve)…")
+        let server = TorchRecordServer(arguments: [script, "--serve", "--model", retriever.checkpoint.folder])
+        if server == nil { note("bench: the PyTorch script did not start: comparison skipped") }
+        return server
     }
 
-    func run(threadCounts: [Int], roofline: [Int: Double]) -> [[String: Any]] {
-        var json: [[String: Any]] = []
+    /// One measured row: the engine's and PyTorch's times of the same record, repetition by
+    /// repetition (A B A B …), and the sgemm roofline measured just before.
+    struct Row {
+        let threads: Int
+        let name: String
+        let lengths: [Int]
+        let roofline: Double
+        var engine: [Double] = []
+        var torch: [Double] = []
+        var loss = Double.nan, norm = Double.nan, torchNorm = Double.nan
+        var seconds: Double { median(engine) }
+        /// Per-pair ratios PyTorch / engine: their median and range.
+        var ratios: [Double] { zip(torch, engine).map { $0 / $1 } }
+    }
+
+    func run(threadCounts: [Int]) -> (json: [[String: Any]], contended: Bool) {
         let cases: [(name: String, lengths: [Int])] = lengths.map { ("6×\($0)", Array(repeating: $0, count: sequences)) }
             + shapes.map { ($0.map(String.init).joined(separator: "/"), $0) }
-        var rows: [(threads: Int, name: String, lengths: [Int], seconds: Double, loss: Double, norm: Double)] = []
+        var server = startTorch()
+        var rows: [Row] = []
         for threads in threadCounts {
-            BLAS.setThreads(threads)
             let scorer = RecordGradient(retriever: retriever)
             for c in cases {
-                note("bench: record \(c.name), \(threads) thread(s)…")
+                // The roofline right beside the figure: OpenBLAS's own threads, then the engine's workers.
+                BLAS.setLibraryThreads(threads)
+                let roof = forward.roofline(tokens: forward.tokensPerBatch).aggregate
+                BLAS.setThreads(threads)
+                note("bench: record \(c.name), \(threads) thread(s)\(server == nil ? "" : ", interleaved with PyTorch")…")
                 let ids = recordIds(c.lengths)
-                var last: RecordResult?
-                let t = median(measure(reps: reps) {
-                    last = scorer.compute(query: ids[0], positive: ids[1], negatives: Array(ids[2...]))
-                })
-                rows.append((threads, c.name, c.lengths, t, last?.loss ?? .nan, last?.gradNorm ?? .nan))
+                var row = Row(threads: threads, name: c.name, lengths: c.lengths, roofline: roof)
+                let one = { scorer.compute(query: ids[0], positive: ids[1], negatives: Array(ids[2...])) }
+                for _ in 0..<2 { _ = one() }
+                if server?.record(threads: threads, lengths: c.lengths, warmup: 2) == nil, server != nil {
+                    note("bench: PyTorch stopped answering: comparison skipped from here")
+                    server = nil
+                }
+                for _ in 0..<reps {
+                    let t0 = now()
+                    let r = one()
+                    row.engine.append(now() - t0)
+                    row.loss = r.loss
+                    row.norm = r.gradNorm
+                    guard let s = server else { continue }
+                    guard let pt = s.record(threads: threads, lengths: c.lengths, warmup: 0) else {
+                        note("bench: PyTorch stopped answering: comparison skipped from here")
+                        server = nil
+                        row.torch = []
+                        continue
+                    }
+                    row.torch.append(pt.seconds)
+                    row.torchNorm = pt.gradNorm
+                }
+                if row.torch.count != row.engine.count { row.torch = [] }
+                rows.append(row)
             }
         }
-        let torch = torchResults(threadCounts: threadCounts)
+        server?.stop()
+        // Contended: the 2-thread roofline beside a figure is below 1.6× the 1-thread one beside the same record.
+        let oneThread = Dictionary(rows.filter { $0.threads == 1 }.map { ($0.name, $0.roofline) }, uniquingKeysWith: { a, _ in a })
+        func contended(_ r: Row) -> Bool {
+            guard r.threads == 2, let one = oneThread[r.name] else { return false }
+            return r.roofline < 1.6 * one
+        }
+        let anyContended = rows.contains(where: contended)
+        let measuredTorch = rows.contains { !$0.torch.isEmpty }
         var table = MarkdownTable(["threads", "record (tokens per sequence)", "real tokens", "ms/record", "records/s", "GFLOP/s",
-                           "% of roofline", "PyTorch ms/record", "speed-up vs PyTorch", "grad norm", "PyTorch grad norm"])
+                                   "roofline GFLOP/s (beside)", "% of roofline", "PyTorch ms/record",
+                                   "speed-up vs PyTorch (median of pairs)", "pair range", "grad norm", "PyTorch grad norm"])
+        var json: [[String: Any]] = []
         for r in rows {
-            let roof = roofline[r.threads]
-            let pt = torch?["\(r.threads)/\(r.name)"]
-            let ptNorm = torch?["\(r.threads)/\(r.name)/norm"]
             let gflops = recordFlops(r.lengths) / r.seconds / 1e9
-            table.add(["\(r.threads)", r.name, "\(r.lengths.reduce(0, +))", fmt(r.seconds * 1000), fmt(1 / r.seconds, 2),
-                       fmt(gflops), roof.map { fmt(100 * gflops / $0) + "%" } ?? "–",
-                       pt.map { fmt($0 * 1000) } ?? "–", pt.map { fmt($0 / r.seconds, 2) + "×" } ?? "–",
-                       String(format: "%.4f", r.norm), ptNorm.map { String(format: "%.4f", $0) } ?? "–"])
+            let ratios = r.ratios
+            let hasTorch = !ratios.isEmpty
+            table.add(["\(r.threads)" + (contended(r) ? " (contended)" : ""), r.name, "\(r.lengths.reduce(0, +))",
+                       fmt(r.seconds * 1000), fmt(1 / r.seconds, 2), fmt(gflops), fmt(r.roofline),
+                       fmt(100 * gflops / r.roofline) + "%", hasTorch ? fmt(median(r.torch) * 1000) : "–",
+                       hasTorch ? fmt(median(ratios), 2) + "×" : "–",
+                       hasTorch ? fmt(ratios.min()!, 2) + "–" + fmt(ratios.max()!, 2) : "–",
+                       String(format: "%.4f", r.norm), hasTorch ? String(format: "%.4f", r.torchNorm) : "–"])
             var entry: [String: Any] = ["threads": r.threads, "record": r.name, "lengths": r.lengths,
                                         "seconds_per_record": r.seconds, "records_per_s": 1 / r.seconds,
-                                        "gflops": gflops, "loss": r.loss, "grad_norm": r.norm]
-            if let roof { entry["roofline_gflops"] = roof }
-            if let pt { entry["torch_seconds_per_record"] = pt; entry["speedup_vs_torch"] = pt / r.seconds }
+                                        "gflops": gflops, "loss": r.loss, "grad_norm": r.norm,
+                                        "roofline_gflops": r.roofline, "fraction_of_roofline": gflops / r.roofline,
+                                        "engine_seconds": r.engine]
+            if r.threads == 2 { entry["contended"] = contended(r) }
+            if hasTorch {
+                entry["torch_seconds_per_record"] = median(r.torch)
+                entry["torch_seconds"] = r.torch
+                entry["speedup_vs_torch"] = median(ratios)
+                entry["speedup_vs_torch_range"] = [ratios.min()!, ratios.max()!]
+                entry["torch_grad_norm"] = r.torchNorm
+            }
             json.append(entry)
         }
         print("")
         print("## GradNormIR record: forward + InfoNCE + backward + gradient norm (query, positive, 4 negatives)")
         print("")
-        print("FLOPs = 3 × forward on the real tokens (analytic); roofline = section 1's sgemm figure at the same")
-        print("thread count. Fixed-length records (6×T) are the same work for both; variable-length records are")
-        print("run by PyTorch padded to their longest sequence with a key mask (as the authors' code does),")
-        print("by the engine packed without padding.")
-        if torch == nil { print("PyTorch: not measured (python3 with torch not importable, or --no-torch).") }
+        print("FLOPs = 3 × forward on the real tokens (analytic); the roofline is OpenBLAS's sgemm on the encoder's")
+        print("shapes, measured at the same thread count just before each record's repetitions. The engine and")
+        print("PyTorch alternate record by record (A B A B …, \(reps) pairs after 2 warm-ups each, same records, the")
+        print("other process idle meanwhile); the speed-up is the median of the per-pair ratios, with their range.")
+        print("Fixed-length records (6×T) are the same work for both; variable-length records are run by PyTorch")
+        print("padded to their longest sequence with a key mask (as the authors' code does), by the engine packed")
+        print("without padding.")
+        if !measuredTorch { print("PyTorch: not measured (python3 with torch not importable, or --no-torch).") }
+        if anyContended {
+            print("**Contended run:** beside some 2-thread figures the 2-thread roofline was below 1.6× the 1-thread one")
+            print("(the second core was busy); those rows are marked.")
+        }
         print("")
         print(table.render())
-        return json
+        return (json, anyContended)
+    }
+}
+
+/// PyTorch's side of the interleaved record timing: `python3 Benchmarks/torch_record_bench.py
+/// --serve …` kept running, one request line and one answer line per record.
+final class TorchRecordServer {
+    private let process = Process()
+    private let input = Pipe(), output = Pipe()
+    private var buffer = Data()
+
+    init?(arguments: [String]) {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3"] + arguments
+        process.standardInput = input
+        process.standardOutput = output
+        signal(SIGPIPE, SIG_IGN)  // a dead server must fail a write, not end the bench
+        guard (try? process.run()) != nil, readLine() == "ready" else {
+            if process.isRunning { process.terminate() }
+            return nil
+        }
+    }
+
+    private func readLine() -> String? {
+        while true {
+            if let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
+                buffer.removeSubrange(buffer.startIndex...nl)
+                return line
+            }
+            let more = output.fileHandleForReading.availableData
+            if more.isEmpty { return nil }
+            buffer.append(more)
+        }
+    }
+
+    /// PyTorch's seconds and gradient norm for one record (after `warmup` untimed ones); nil when
+    /// the process failed.
+    func record(threads: Int, lengths: [Int], warmup: Int) -> (seconds: Double, gradNorm: Double)? {
+        guard process.isRunning else { return nil }
+        let request = "{\"threads\": \(threads), \"lengths\": [\(lengths.map(String.init).joined(separator: ", "))], \"warmup\": \(warmup)}\n"
+        guard (try? input.fileHandleForWriting.write(contentsOf: Data(request.utf8))) != nil, let line = readLine(), let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let s = obj["seconds"] as? Double, let g = obj["grad_norm"] as? Double else { return nil }
+        return (s, g)
+    }
+
+    func stop() {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
     }
 }
 

@@ -100,6 +100,10 @@ final class UpdateCommandTests: XCTestCase {
             (["update", "--corpus", corpus, "--out", out, "--max-length", "1000"], "max length 1000"),
             (["update", "--corpus", corpus, "--out", TestPaths.defaultModel.path], "the model's own folder"),
             (["update", "--corpus", corpus, "--out", modelLike], "already holds a model"),
+            (["update", "--corpus", corpus, "--out", out, "--replay", "/nonexistent/known"], "/nonexistent/known"),
+            (["update", "--corpus", corpus, "--out", out, "--replay", empty], "no documents"),
+            (["update", "--corpus", corpus, "--out", out, "--replay-share", "0.5"], "--replay-share needs --replay"),
+            (["update", "--corpus", corpus, "--out", out, "--replay", corpus, "--replay-share", "1"], "replay share"),
         ]
         for (args, message) in cases {
             let r = try CLITests.run(args)

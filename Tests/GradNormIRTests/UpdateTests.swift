@@ -208,6 +208,73 @@ final class UpdateTrainerTests: XCTestCase {
 
     /// `.rest` (inverse cloze): the positive is the document with exactly the query's crop cut
     /// out; a crop of the whole document keeps the whole document. Same crops as `.document`.
+    /// A replay buffer: every step holds `newPerBatch` new documents (each once per epoch, the
+    /// steps planned on the new documents alone) and `replaySlots` distinct replay documents, each
+    /// paired with a crop of itself; the plan is a function of the step; a resume with other
+    /// replay documents is refused.
+    func testReplayDocumentsFillTheirShareOfEveryBatch() throws {
+        let model = try SharedModel.retriever()
+        let all = try smallCorpus()
+        let docs = Array(all.prefix(18)), known = Array(all.suffix(12))
+        var c = epochConfig(2)
+        c.batchSize = 8
+        c.replayShare = 0.25
+        let trainer = try UpdateTrainer(retriever: model, documents: docs, replay: known, config: c)
+        XCTAssertEqual(trainer.replaySlots, 2)
+        XCTAssertEqual(trainer.newPerBatch, 6)
+        let n = trainer.contents.count, perEpoch = (n + 5) / 6
+        XCTAssertEqual(trainer.totalSteps, 2 * perEpoch)
+        for epoch in 0..<2 {
+            let seen = (1...perEpoch).flatMap { trainer.batchDocuments(step: epoch * perEpoch + $0) }
+            XCTAssertEqual(seen.sorted(), Array(0..<n), "epoch \(epoch) must use every new document once")
+        }
+        let (cls, sep) = try specialIds(model)
+        var replayed = Set<Int>()
+        for t in 1...trainer.totalSteps {
+            let picks = trainer.replayDocuments(step: t)
+            XCTAssertEqual(picks.count, 2)
+            XCTAssertEqual(Set(picks).count, 2, "step \(t): replay documents must be distinct")
+            XCTAssertTrue(picks.allSatisfy { trainer.replayContents.indices.contains($0) })
+            replayed.formUnion(picks)
+            let newDocs = trainer.batchDocuments(step: t)
+            let seqs = trainer.batchSequences(step: t)
+            let B = newDocs.count + picks.count
+            XCTAssertEqual(seqs.count, 2 * B)
+            XCTAssertEqual(seqs, trainer.batchSequences(step: t), "the plan is a function of the step")
+            let contents = newDocs.map { trainer.contents[$0] } + picks.map { trainer.replayContents[$0] }
+            for (slot, content) in contents.enumerated() {
+                XCTAssertEqual(seqs[B + slot], [cls] + content + [sep])
+                let crop = Array(seqs[slot].dropFirst().dropLast())
+                let found = (0...(content.count - crop.count)).contains { Array(content[$0 ..< $0 + crop.count]) == crop }
+                XCTAssertTrue(found, "step \(t), slot \(slot): the query must be a crop of its own document")
+            }
+        }
+        XCTAssertGreaterThan(replayed.count, 2, "replay documents are drawn afresh at each step")
+
+        // No replay documents: the plan is the plain update's.
+        let plain = try UpdateTrainer(retriever: model, documents: docs, config: c)
+        XCTAssertEqual(plain.replaySlots, 0)
+        XCTAssertTrue(plain.replayDocuments(step: 1).isEmpty)
+        XCTAssertNotEqual(plain.corpusFingerprint, trainer.corpusFingerprint)
+
+        // Saved with replay documents, resumed with others or none: refused.
+        trainer.runStep()
+        let dir = try temporaryFolder().path
+        try trainer.saveState(folder: dir)
+        XCTAssertEqual(try UpdateTrainer.resume(folder: dir, retriever: model, documents: docs, replay: known, config: c)?.step, 1)
+        for other in [[], Array(known.dropLast())] {
+            XCTAssertThrowsError(try UpdateTrainer.resume(folder: dir, retriever: model, documents: docs, replay: other, config: c)) {
+                XCTAssertTrue("\($0)".contains("replay documents changed"), "\($0)")
+            }
+        }
+        var none = c
+        none.replayShare = 0
+        XCTAssertThrowsError(try UpdateTrainer(retriever: model, documents: docs, replay: known, config: none))
+        var full = c
+        full.replayShare = 0.95
+        XCTAssertThrowsError(try full.validate())
+    }
+
     func testRestPositiveIsTheDocumentWithoutTheCrop() throws {
         let model = try SharedModel.retriever()
         let docs = try smallCorpus() + ["tiny"]
@@ -248,15 +315,18 @@ final class UpdateTrainerTests: XCTestCase {
     func testConfigDecodingFillsSettingsAddedLater() throws {
         var c = UpdateConfig()
         c.steps = 9; c.learningRate = 3e-5; c.batching = .neighbours; c.positive = .rest; c.seed = 4
+        c.replayShare = 0.5
         let data = try JSONEncoder().encode(c)
         XCTAssertEqual(try JSONDecoder().decode(UpdateConfig.self, from: data), c)
         var object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
         object["batching"] = nil
         object["positive"] = nil
+        object["replayShare"] = nil
         let old = try JSONDecoder().decode(UpdateConfig.self, from: JSONSerialization.data(withJSONObject: object))
         var expected = c
         expected.batching = .random
         expected.positive = .document
+        expected.replayShare = UpdateConfig().replayShare
         XCTAssertEqual(old, expected)
         XCTAssertThrowsError(try JSONDecoder().decode(UpdateConfig.self, from: Data(#"{"positive": "crop"}"#.utf8)))
     }

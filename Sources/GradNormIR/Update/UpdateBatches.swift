@@ -3,9 +3,9 @@ import TransformerLite
 
 // The deterministic batch plan of an update (see `UpdateTrainer`).
 extension UpdateTrainer {
-    /// Indices into `contents` of the documents of step t (1-based).
+    /// Indices into `contents` of the new documents of step t (1-based): `newPerBatch` of them.
     public func batchDocuments(step t: Int) -> [Int] {
-        let n = contents.count, b = config.batchSize
+        let n = contents.count, b = newPerBatch
         let perEpoch = (n + b - 1) / b
         let epoch = (t - 1) / perEpoch, k = (t - 1) % perEpoch
         if plannedEpoch?.epoch != epoch {
@@ -48,12 +48,20 @@ extension UpdateTrainer {
         return batches
     }
 
-    /// The 2B sequences of step t: B queries ([CLS] crop [SEP]), then the B documents.
+    /// Indices into `replayContents` of the replay documents of step t: `replaySlots` distinct
+    /// ones, drawn afresh for every step (seeded by the seed and t).
+    public func replayDocuments(step t: Int) -> [Int] {
+        guard replaySlots > 0 else { return [] }
+        return seededSample(count: replayContents.count, sample: replaySlots,
+                            seed: Seed.mixed(config.seed, Seed.replayTag, UInt64(t)))
+    }
+
+    /// The 2B sequences of step t: B queries ([CLS] crop [SEP]), then the B documents — the new
+    /// documents of the step first, then its replay documents.
     public func batchSequences(step t: Int) -> [[Int]] {
-        let docs = batchDocuments(step: t)
+        let docs = batchDocuments(step: t).map { contents[$0] } + replayDocuments(step: t).map { replayContents[$0] }
         var queries: [[Int]] = [], full: [[Int]] = []
-        for (slot, d) in docs.enumerated() {
-            let c = contents[d]
+        for (slot, c) in docs.enumerated() {
             var rng = SplitMix64(seed: Seed.mixed(config.seed, UInt64(t), UInt64(slot)))
             let r = config.cropMin + (config.cropMax - config.cropMin) * rng.nextUnitDouble()
             let length = min(c.count, max(1, Int(Double(c.count) * r)))

@@ -52,7 +52,7 @@ extension UpdateTrainer {
     /// Resumes from the state saved in `folder`, or returns nil when there is none. Throws
     /// `.invalidInput` when the saved run had other settings, other documents or another model,
     /// and `.checkpoint` when the state file is damaged.
-    public static func resume(folder: String, retriever: Retriever, documents: [String],
+    public static func resume(folder: String, retriever: Retriever, documents: [String], replay: [String] = [],
                               config: UpdateConfig) throws -> UpdateTrainer? {
         let path = URL(fileURLWithPath: folder).appendingPathComponent(stateFileName).path
         guard FileManager.default.fileExists(atPath: path) else { return nil }
@@ -70,9 +70,10 @@ extension UpdateTrainer {
             let now = String(decoding: (try? enc.encode(config)) ?? Data(), as: UTF8.self)
             throw refuse("other settings \(saved); now \(now)")
         }
-        guard meta.corpusFingerprint == Fingerprint.of(texts: documents), meta.documents == documents.count else {
+        let fingerprint = fingerprint(documents: documents, replay: replay)
+        guard meta.corpusFingerprint == fingerprint, meta.documents == documents.count else {
             throw refuse("other documents (\(meta.documents) documents, fingerprint \(meta.corpusFingerprint); "
-                         + "now \(documents.count), \(Fingerprint.of(texts: documents))): the corpus changed")
+                         + "now \(documents.count), \(fingerprint)): the corpus or the replay documents changed")
         }
         guard meta.modelFingerprint == retriever.fingerprint,
               meta.parameterCount == retriever.checkpoint.layout.count else {
@@ -89,7 +90,7 @@ extension UpdateTrainer {
             return b
         }
         let state = SavedState(meta: meta, parameters: try load("parameters"), m: try load("adamw.m"), v: try load("adamw.v"))
-        let trainer = try UpdateTrainer(retriever: retriever, documents: documents, config: config, state: state)
+        let trainer = try UpdateTrainer(retriever: retriever, documents: documents, replay: replay, config: config, state: state)
         guard trainer.totalSteps == meta.totalSteps, meta.step <= meta.totalSteps, meta.losses.count == meta.step else {
             throw GradNormIRError.checkpoint(path: path, tensor: nil, reason: "inconsistent step counts in the saved state")
         }

@@ -26,6 +26,11 @@ public final class UpdateTrainer {
     /// Content token ids (no [CLS]/[SEP]) of the usable documents, truncated to maxLength − 2.
     public let contents: [[Int]]
     public let documentCount: Int
+    /// The same for the replay documents (known documents mixed into every batch; may be empty).
+    public let replayContents: [[Int]]
+    /// Batch slots per step taken by replay documents (0 without them), and by new documents.
+    public let replaySlots: Int
+    public var newPerBatch: Int { config.batchSize - replaySlots }
     /// Fingerprints of the documents and of the starting model (FNV-1a 64, hex; `Retriever.fingerprint`).
     public let corpusFingerprint: String
     public let modelFingerprint: String
@@ -39,23 +44,42 @@ public final class UpdateTrainer {
     let cls: Int, sep: Int
     private var dEmbeddings: [Float] = []
 
-    /// A fresh update of `retriever` on `documents`. Throws `.invalidInput` for bad settings or
-    /// fewer than two usable documents.
-    public convenience init(retriever: Retriever, documents: [String], config: UpdateConfig) throws {
-        try self.init(retriever: retriever, documents: documents, config: config, state: nil)
+    /// A fresh update of `retriever` on `documents`, with `replay` documents (known ones, see
+    /// `UpdateConfig.replayShare`) mixed into every batch. Throws `.invalidInput` for bad settings
+    /// or fewer than two usable documents.
+    public convenience init(retriever: Retriever, documents: [String], replay: [String] = [], config: UpdateConfig) throws {
+        try self.init(retriever: retriever, documents: documents, replay: replay, config: config, state: nil)
     }
 
-    init(retriever: Retriever, documents: [String], config: UpdateConfig, state: SavedState?) throws {
+    /// The fingerprint of an update's documents: the new ones, and the replay ones when there are any.
+    public static func fingerprint(documents: [String], replay: [String]) -> String {
+        replay.isEmpty ? Fingerprint.of(texts: documents) : Fingerprint.of(texts: documents + ["\u{0}replay"] + replay)
+    }
+
+    init(retriever: Retriever, documents: [String], replay: [String], config: UpdateConfig, state: SavedState?) throws {
         try config.validate()
         let m = try retriever.validatedMaxLength(config.maxLength)
         let tok = retriever.tokenizer
-        let contents = documents.map { text -> [Int] in
-            let ids = tok.encode(text, maxLength: m)
-            return ids.count >= 2 ? Array(ids[1 ..< ids.count - 1]) : []
-        }.filter { !$0.isEmpty }
+        func contentIds(_ texts: [String]) -> [[Int]] {
+            texts.map { text -> [Int] in
+                let ids = tok.encode(text, maxLength: m)
+                return ids.count >= 2 ? Array(ids[1 ..< ids.count - 1]) : []
+            }.filter { !$0.isEmpty }
+        }
+        let contents = contentIds(documents)
         guard contents.count >= 2 else {
             throw GradNormIRError.invalidInput("an update needs at least two non-empty documents (got \(contents.count) of \(documents.count))")
         }
+        self.replayContents = contentIds(replay)
+        if !replay.isEmpty && replayContents.isEmpty {
+            throw GradNormIRError.invalidInput("none of the \(replay.count) replay documents has a token")
+        }
+        if !replayContents.isEmpty && config.replayShare <= 0 {
+            throw GradNormIRError.invalidInput("replay documents were given with a replay share of 0")
+        }
+        let replaySlots = replayContents.isEmpty ? 0
+            : min(replayContents.count, max(1, Int((config.replayShare * Double(config.batchSize)).rounded())))
+        self.replaySlots = replaySlots
         guard let cls = tok.id(of: "[CLS]"), let sep = tok.id(of: "[SEP]") else {
             throw GradNormIRError.tokenizer(path: retriever.checkpoint.vocabFile, reason: "vocabulary lacks [CLS] or [SEP]")
         }
@@ -65,13 +89,14 @@ public final class UpdateTrainer {
         self.layout = retriever.checkpoint.layout
         self.contents = contents
         self.documentCount = documents.count
-        let perEpoch = (contents.count + config.batchSize - 1) / config.batchSize
+        let newPerBatch = config.batchSize - replaySlots
+        let perEpoch = (contents.count + newPerBatch - 1) / newPerBatch
         self.totalSteps = config.steps ?? config.epochs * perEpoch
         self.schedule = LearningRateSchedule(
             peak: config.learningRate,
             warmupSteps: Int((config.warmupFraction * Double(totalSteps)).rounded(.up)),
             totalSteps: totalSteps)
-        self.corpusFingerprint = Fingerprint.of(texts: documents)
+        self.corpusFingerprint = Self.fingerprint(documents: documents, replay: replay)
         self.modelFingerprint = retriever.fingerprint
         if let s = state {
             self.parameters = s.parameters
@@ -151,7 +176,8 @@ public final class UpdateTrainer {
         func mean(_ a: ArraySlice<Double>) -> Double { a.isEmpty ? .nan : a.reduce(0, +) / Double(a.count) }
         return UpdateSummary(
             steps: s, totalSteps: totalSteps, documents: documentCount, usedDocuments: contents.count,
-            epochs: Double(s * config.batchSize) / Double(contents.count),
+            replayDocuments: replayContents.isEmpty ? nil : replayContents.count,
+            epochs: Double(s * newPerBatch) / Double(contents.count),
             meanLossFirst: mean(losses.prefix(w)), meanLossLast: mean(losses.suffix(w)), lossWindow: w,
             losses: losses, seconds: seconds, tokens: tokens,
             tokensPerSecond: seconds > 0 ? Double(tokens) / seconds : 0, config: config,
@@ -170,9 +196,9 @@ public enum UnsupervisedUpdate {
     /// Fine-tunes a copy of the retriever's parameters on `documents` (texts); the given retriever
     /// is untouched. Returns a retriever over the new parameters (same tokenizer and settings) and
     /// what the update did. `progress` is called after every step.
-    public static func run(retriever: Retriever, documents: [String], config: UpdateConfig,
+    public static func run(retriever: Retriever, documents: [String], replay: [String] = [], config: UpdateConfig,
                            progress: ((UpdateProgress) -> Void)? = nil) throws -> (Retriever, UpdateSummary) {
-        let trainer = try UpdateTrainer(retriever: retriever, documents: documents, config: config)
+        let trainer = try UpdateTrainer(retriever: retriever, documents: documents, replay: replay, config: config)
         while !trainer.isFinished {
             let p = trainer.runStep()
             progress?(p)

@@ -12,7 +12,9 @@ struct Update: ParsableCommand {
             contiguous crop of 10–50% of each document's tokens as its query and the whole document as its \
             positive, the batch's other documents as negatives (InfoNCE, cosine, temperature τ), clips the \
             gradient's global norm and takes one AdamW step (linear warm-up and decay). No dropout; position \
-            embeddings are trained. --positive rest and --batching neighbours change the task (see their help). OUT receives a Hugging Face / sentence-transformers model folder \
+            embeddings are trained. --positive rest and --batching neighbours change the task (see their help). \
+            --replay mixes documents the model already serves into every batch (a replay buffer: --replay-share of \
+            each batch, drawn afresh at every step), so that the update does not forget them. OUT receives a Hugging Face / sentence-transformers model folder \
             (model.safetensors, config and tokenizer files) and update.json (the summary). The state \
             (parameters, AdamW moments, step) is saved to OUT/.update-state/ every --save-every steps: rerun the \
             same command after an interruption to resume; the result equals an uninterrupted run's, bit for bit \
@@ -24,7 +26,7 @@ struct Update: ParsableCommand {
     var corpus: String
     @Option(help: "Output folder for the updated model, update.json and the resume state.")
     var out: String
-    @Option(parsing: .unconditional, help: "Passes over the documents (default 1; ignored with --steps).") var epochs: Int?
+    @Option(parsing: .unconditional, help: "Passes over the documents (default 2; ignored with --steps).") var epochs: Int?
     @Option(parsing: .unconditional, help: "Optimizer steps (default: epochs × ⌈documents / batch size⌉).") var steps: Int?
     @Option(name: .customLong("lr"), parsing: .unconditional, help: "Peak learning rate (default 2e-5).") var learningRate: Double?
     @Option(name: .long, parsing: .unconditional, help: "Documents per step (default 16).") var batchSize: Int?
@@ -40,6 +42,9 @@ struct Update: ParsableCommand {
     var batching: UpdateBatching?
     @Option(help: "Positive of a query crop: document (the whole document, the authors' task; default) or rest (the document with the crop cut out: the inverse cloze task).")
     var positive: UpdatePositive?
+    @Option(help: "Known documents to mix into every batch (a replay buffer): a BEIR folder or a JSONL file of documents.")
+    var replay: String?
+    @Option(name: .long, parsing: .unconditional, help: "Share of each batch given to --replay documents (default 0.25).") var replayShare: Double?
     @Option(name: .long, parsing: .unconditional, help: "Save the resume state every N steps (default 20).") var saveEvery: Int = 20
     @Flag(help: "Discard a saved state or finished update in OUT and start over.") var restart = false
     @Option(name: .long, help: "What to do with a bad corpus line: fail (default) or skip (and count).")
@@ -51,6 +56,7 @@ struct Update: ParsableCommand {
     func validate() throws {
         if steps != nil && epochs != nil { throw OptionError("use --epochs or --steps, not both") }
         guard saveEvery >= 1 else { throw OptionError("--save-every must be at least 1") }
+        if replayShare != nil && replay == nil { throw OptionError("--replay-share needs --replay") }
         do { try config.validate() } catch let e as GradNormIRError {
             throw OptionError("update: " + e.description)
         }
@@ -72,6 +78,7 @@ struct Update: ParsableCommand {
         if let cropMax { c.cropMax = cropMax }
         if let batching { c.batching = batching }
         if let positive { c.positive = positive }
+        if let replayShare { c.replayShare = replayShare }
         return c
     }
 
@@ -86,6 +93,12 @@ struct Update: ParsableCommand {
             let (docs, skipped) = try BEIRDataset.loadCorpus(path: corpus, onBadLine: onBadLine)
             if skipped > 0 { note("update: skipped \(skipped) bad line(s) of \(corpus)") }
             let texts = docs.map(\.fullText)
+            var replayTexts: [String] = []
+            if let replay {
+                let (known, skippedKnown) = try BEIRDataset.loadCorpus(path: replay, onBadLine: onBadLine)
+                if skippedKnown > 0 { note("update: skipped \(skippedKnown) bad line(s) of \(replay)") }
+                replayTexts = known.map(\.fullText)
+            }
             let model = try options.load()
             if samePath(out, model.checkpoint.folder) {
                 throw GradNormIRError.invalidInput("--out \(out) is the model's own folder; write the updated model to another folder")
@@ -96,7 +109,7 @@ struct Update: ParsableCommand {
             // update's trainer (settings, length, at least two usable documents) is built first.
             var fresh: UpdateTrainer?
             if restart || !fm.fileExists(atPath: URL(fileURLWithPath: stateFolder).appendingPathComponent("state.safetensors").path) {
-                fresh = try UpdateTrainer(retriever: model, documents: texts, config: config)
+                fresh = try UpdateTrainer(retriever: model, documents: texts, replay: replayTexts, config: config)
             } else {
                 _ = try model.validatedMaxLength(config.maxLength)
             }
@@ -117,11 +130,12 @@ struct Update: ParsableCommand {
             }
 
             let trainer: UpdateTrainer
-            if let resumed = try UpdateTrainer.resume(folder: stateFolder, retriever: model, documents: texts, config: config) {
+            if let resumed = try UpdateTrainer.resume(folder: stateFolder, retriever: model, documents: texts,
+                                                      replay: replayTexts, config: config) {
                 trainer = resumed
                 note("update: resuming after step \(trainer.step) of \(trainer.totalSteps)")
             } else {
-                let fresh = try fresh ?? UpdateTrainer(retriever: model, documents: texts, config: config)
+                let fresh = try fresh ?? UpdateTrainer(retriever: model, documents: texts, replay: replayTexts, config: config)
                 if fm.fileExists(atPath: summaryPath) {
                     let done = try? JSONDecoder().decode(UpdateSummary.self, from: Data(contentsOf: URL(fileURLWithPath: summaryPath)))
                     if let s = done, s.config == config, s.corpusFingerprint == fresh.corpusFingerprint,
@@ -142,7 +156,9 @@ struct Update: ParsableCommand {
             if trainer.contents.count < docs.count {
                 note("update: \(docs.count - trainer.contents.count) document(s) have no tokens and are left out")
             }
-            note("update: \(trainer.contents.count) documents, \(trainer.totalSteps) steps of \(config.batchSize), "
+            let mix = trainer.replaySlots > 0
+                ? " (\(trainer.newPerBatch) new + \(trainer.replaySlots) of \(trainer.replayContents.count) replay documents)" : ""
+            note("update: \(trainer.contents.count) documents, \(trainer.totalSteps) steps of \(config.batchSize)\(mix), "
                  + "peak lr \(config.learningRate), \(BLAS.engineThreads) thread(s)")
 
             let isTerminal = isatty(STDERR_FILENO) != 0

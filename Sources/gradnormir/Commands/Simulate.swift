@@ -50,7 +50,7 @@ struct Simulate: ParsableCommand {
     @Option(parsing: .unconditional, help: "Learning rate of the updates.") var lr: Double?
     @Option(name: .long, parsing: .unconditional, help: "Batch size of the updates (in-batch negatives).") var batchSize: Int = 16
     @Option(help: "Batches of the updates: random (the authors' shuffle) or neighbours (hard in-batch negatives).")
-    var batching: UpdateBatching = .random
+    var batching: UpdateBatching = UpdateConfig().batching
     @Option(help: "Positive of the updates' query crops: document (the authors') or rest (inverse cloze).")
     var positive: UpdatePositive = .document
     @Option(parsing: .unconditional, help: "Seed of every draw.") var seed: UInt64 = 0

@@ -12,7 +12,8 @@ struct Update: ParsableCommand {
             contiguous crop of 10–50% of each document's tokens as its query and the whole document as its \
             positive, the batch's other documents as negatives (InfoNCE, cosine, temperature τ), clips the \
             gradient's global norm and takes one AdamW step (linear warm-up and decay). No dropout; position \
-            embeddings are trained. --positive rest and --batching neighbours change the task (see their help). \
+            embeddings are trained. A batch holds near neighbours (by the starting model: hard in-batch \
+            negatives; --batching random is the authors' shuffle); --positive rest changes the task (see its help). \
             --replay mixes documents the model already serves into every batch (a replay buffer: --replay-share of \
             each batch, drawn afresh at every step), so that the update does not forget them. OUT receives a Hugging Face / sentence-transformers model folder \
             (model.safetensors, config and tokenizer files) and update.json (the summary). The state \
@@ -38,7 +39,7 @@ struct Update: ParsableCommand {
     @Option(parsing: .unconditional, help: "InfoNCE temperature τ (default 0.05).") var temperature: Double?
     @Option(name: .long, parsing: .unconditional, help: "Smallest share of a document's tokens in its query crop (default 0.1).") var cropMin: Double?
     @Option(name: .long, parsing: .unconditional, help: "Largest share of a document's tokens in its query crop (default 0.5).") var cropMax: Double?
-    @Option(help: "Batches: random (a seeded shuffle, the authors' recipe; default) or neighbours (near neighbours together: hard in-batch negatives).")
+    @Option(help: "Batches: neighbours (near neighbours together: hard in-batch negatives; default) or random (a seeded shuffle, the authors' recipe).")
     var batching: UpdateBatching?
     @Option(help: "Positive of a query crop: document (the whole document, the authors' task; default) or rest (the document with the crop cut out: the inverse cloze task).")
     var positive: UpdatePositive?

@@ -112,7 +112,7 @@ struct Bench: ParsableCommand {
         }
         let forward = ForwardBench(retriever: retriever, reps: reps)
         if wanted.contains(.forward) {
-            results["forward"] = forward.run(threadCounts: threadCounts).json
+            results["forward"] = forward.run(threadCounts: threadCounts)
         }
         if wanted.contains(.record) {
             // --quick skips PyTorch (its run alone takes minutes).

@@ -49,10 +49,9 @@ struct ForwardBench {
         return (totalFlops / totalTime / 1e9, per)
     }
 
-    /// Returns the JSON rows and the roofline GFLOP/s per thread count.
-    func run(threadCounts: [Int]) -> (json: [[String: Any]], roofline: [Int: Double]) {
+    /// Returns the JSON rows.
+    func run(threadCounts: [Int]) -> [[String: Any]] {
         var json: [[String: Any]] = []
-        var roofs: [Int: Double] = [:]
         var roofTable = MarkdownTable(["threads", "tokens N"] + shapes(tokens: tokensPerBatch).map { "\($0.0) GFLOP/s" } + ["roofline GFLOP/s"])
         var fwdTable = MarkdownTable(["threads", "T", "batch", "ms/batch", "seq/s", "tokens/s", "GFLOP/s", "% of roofline"])
         let vocab = config.vocabSize
@@ -63,7 +62,6 @@ struct ForwardBench {
             BLAS.setLibraryThreads(threads)
             note("bench: roofline, \(threads) thread(s)…")
             let roof = roofline(tokens: tokensPerBatch)
-            roofs[threads] = roof.aggregate
             BLAS.setThreads(threads)
             roofTable.add(["\(threads)", "\(tokensPerBatch)"] + roof.perShape.map { fmt($0.1) } + [fmt(roof.aggregate)])
             for T in lengths {
@@ -92,6 +90,6 @@ struct ForwardBench {
         print("## Encoder forward (inference, packed batches of \(tokensPerBatch) tokens, analytic FLOPs)")
         print("")
         print(fwdTable.render())
-        return (json, roofs)
+        return json
     }
 }

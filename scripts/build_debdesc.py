@@ -532,6 +532,22 @@ def choose_unseen(sources, trans, lang, min_words, exclude):
             and counts[("b", dup_key(trans[lang][md5][1]))] == 1}
 
 
+def seeded_sample(ids, size, seed):
+    """The first `size` of the sorted `ids` shuffled with random.Random(seed), in id order."""
+    order = list(range(len(ids)))
+    random.Random(seed).shuffle(order)
+    return sorted(ids[i] for i in order[:size])
+
+
+def write_descriptions(write_beir, out_dir, lang, texts, md5_of, ids):
+    """Writes the descriptions of `ids` (texts[md5_of[id]] = (synopsis, body)) as out_dir/lang;
+    returns write_beir's info with the mean body length."""
+    part = [(i, texts[md5_of[i]][0], texts[md5_of[i]][1]) for i in ids]
+    info = write_beir(out_dir, lang, part)
+    info["mean_characters"] = round(sum(len(t) for _, _, t in part) / max(1, len(part)), 1)
+    return info
+
+
 def settings(args):
     return {"seed": args.seed, "min_words": args.min_words, "min_section": args.min_section,
             "languages": list(args.languages), "lang_size": args.lang_size,
@@ -678,9 +694,7 @@ def build(args):
         trans[lang] = load_translations(found["translations"][lang], lang, wanted)
     pool, lstats = choose_parallel(sources, trans, args.languages, args.min_words)
     pool_ids = sorted(pool)
-    order = list(range(len(pool_ids)))
-    random.Random(args.seed).shuffle(order)
-    chosen = sorted(pool_ids[i] for i in order[:args.lang_size])
+    chosen = seeded_sample(pool_ids, args.lang_size, args.seed)
     notes = []
     if len(chosen) < args.lang_size:
         note = (f"only {len(pool_ids)} source packages have their description in all of "
@@ -697,10 +711,7 @@ def build(args):
                  "settings": settings(args), "release": rel_info, "inputs": inputs,
                  "counts": lstats, "notes": notes, "corpora": {}}
     for lang in args.languages:
-        part = [(i, trans[lang][pool[i]][0], trans[lang][pool[i]][1]) for i in chosen]
-        info = write_beir(langs_dir, lang, part)
-        info["mean_characters"] = round(sum(len(t) for _, _, t in part) / max(1, len(part)), 1)
-        lmanifest["corpora"][lang] = info
+        lmanifest["corpora"][lang] = write_descriptions(write_beir, langs_dir, lang, trans[lang], pool, chosen)
     remove_stale(langs_dir, set(lmanifest["corpora"]))
     say(f"wrote {rel(langs_dir)}/: {len(chosen)} parallel descriptions in "
         f"{', '.join(args.languages)} (a seeded sample of the {len(pool_ids)} source packages "
@@ -712,19 +723,14 @@ def build(args):
     for lang in args.languages:
         upool = choose_unseen(sources, trans, lang, args.min_words, set(pool))
         uids = sorted(upool)
-        order = list(range(len(uids)))
-        random.Random(args.seed).shuffle(order)
-        uchosen = sorted(uids[i] for i in order[:args.unseen_size])
+        uchosen = seeded_sample(uids, args.unseen_size, args.seed)
         if len(uchosen) < args.unseen_size:
             note = (f"{lang}: only {len(uids)} sources outside debdesc-lang qualify: "
                     f"{len(uchosen)} written, not {args.unseen_size}")
             say("note: " + note)
             umanifest["notes"].append(note)
         umanifest["counts"][lang] = {"qualifying": len(uids), "chosen": len(uchosen)}
-        part = [(i, trans[lang][upool[i]][0], trans[lang][upool[i]][1]) for i in uchosen]
-        info = write_beir(unseen_dir, lang, part)
-        info["mean_characters"] = round(sum(len(t) for _, _, t in part) / max(1, len(part)), 1)
-        umanifest["corpora"][lang] = info
+        umanifest["corpora"][lang] = write_descriptions(write_beir, unseen_dir, lang, trans[lang], upool, uchosen)
     remove_stale(unseen_dir, set(umanifest["corpora"]))
     say(f"wrote {rel(unseen_dir)}/: per language up to {args.unseen_size} descriptions of sources "
         "outside debdesc-lang's pool (not parallel)")

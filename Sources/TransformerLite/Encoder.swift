@@ -4,10 +4,12 @@
 /// Saved for the backward, per layer: qkv (3C), the two pre-LayerNorm sums res1 and res2 (C each),
 /// the feed-forward pre-activation (I) and the LayerNorm statistics — 5C + I floats per token.
 /// Everything else (layer inputs, h1, GELU output, attention probabilities and context) is
-/// recomputed during the backward from these, bit-identically.
+/// recomputed during the backward from these, bit-identically. With `recomputesFeedForward` the
+/// layers share one pre-activation buffer and the backward recomputes it too (5C per token).
 struct ActivationLayout {
     let tokens: Int, sequences: Int, maxLength: Int
     let savesAll: Bool
+    let recomputesFeedForward: Bool
     let scratchWorkers: Int
     // Embedding block.
     let embSum: Int      // (n, C) word + position + type, before LayerNorm
@@ -17,8 +19,7 @@ struct ActivationLayout {
     let hidA: Int, hidB: Int         // (n, C) alternating layer inputs/outputs
     let ctx: Int                     // (n, C) attention context
     let h1: Int                      // (n, C) LayerNorm-1 output
-    let ffnAct: Int                  // (n, max(I, 3C)) GELU output; dQKV in the backward
-    let dI: Int                      // (n, I) backward only
+    let ffnAct: Int                  // (n, max(I, 3C)) GELU output; its gradient, dPre, dQKV in the backward
     let attnScratch: Int, attnScratchCount: Int
     let pooled: Int      // (S, C) pooled, before normalisation
     let output: Int      // (S, C) final embeddings (normalised if the config says so)
@@ -30,12 +31,13 @@ struct ActivationLayout {
         let qkv: Int     // (n, 3C)
         let res1: Int    // (n, C) layer input + attention output, before LayerNorm 1
         let ln1Mean: Int, ln1Rstd: Int  // (n)
-        let ffnPre: Int  // (n, I)
+        let ffnPre: Int  // (n, I); one buffer shared by every layer when the backward recomputes it
         let res2: Int    // (n, C) h1 + feed-forward output, before LayerNorm 2
         let ln2Mean: Int, ln2Rstd: Int  // (n)
     }
 
-    init(config c: EncoderConfig, tokens n: Int, sequences S: Int, maxLength: Int, saveAll: Bool) {
+    init(config c: EncoderConfig, tokens n: Int, sequences S: Int, maxLength: Int, saveAll: Bool,
+         recomputeFeedForward: Bool) {
         let C = c.hiddenSize, I = c.intermediateSize, L = c.numLayers
         var o = 0
         func take(_ k: Int) -> Int {
@@ -44,15 +46,18 @@ struct ActivationLayout {
             return r
         }
         tokens = n; sequences = S; self.maxLength = maxLength; savesAll = saveAll
+        let recompute = saveAll && recomputeFeedForward
+        recomputesFeedForward = recompute
         scratchWorkers = Parallel.workers
         embSum = take(n * C); embMean = take(n); embRstd = take(n)
+        let sharedPre = recompute ? take(n * I) : 0
         layers = (0..<(saveAll ? L : 1)).map { _ in
             Offsets(qkv: take(n * 3 * C), res1: take(n * C), ln1Mean: take(n), ln1Rstd: take(n),
-                    ffnPre: take(n * I), res2: take(n * C), ln2Mean: take(n), ln2Rstd: take(n))
+                    ffnPre: recompute ? sharedPre : take(n * I),
+                    res2: take(n * C), ln2Mean: take(n), ln2Rstd: take(n))
         }
         hidA = take(n * C); hidB = take(n * C); ctx = take(n * C); h1 = take(n * C)
         ffnAct = take(n * max(I, 3 * C))
-        dI = saveAll ? take(n * I) : 0
         attnScratchCount = Attention.scratchCount(maxLength: maxLength)
         attnScratch = take(attnScratchCount)
         pooled = take(S * C); output = take(S * C); norms = take(S); dPooled = take(S * C)
@@ -62,6 +67,18 @@ struct ActivationLayout {
     func layer(_ l: Int) -> Offsets { savesAll ? layers[l] : layers[0] }
     /// Where layer l's output (hidden[l+1]) is written in the forward.
     func hiddenOut(_ l: Int) -> Int { l % 2 == 0 ? hidA : hidB }
+}
+
+/// What a forward pass with `saveForBackward` keeps for the backward pass. Both give bit-identical
+/// outputs and gradients; they trade memory for compute.
+public enum ActivationMemory: String, Sendable, CaseIterable {
+    /// Every layer's feed-forward pre-activation is kept: 5C + I floats per token and layer
+    /// (all-MiniLM-L6-v2: 3,456), the fastest backward.
+    case saveAll = "save-all"
+    /// The feed-forward pre-activation is recomputed in the backward (one more (n, C)·(C, I)
+    /// product per layer, about 9% more arithmetic per record): 5C floats per token and layer
+    /// (1,920), plus one shared (n, I) buffer.
+    case recomputeFeedForward = "recompute-feed-forward"
 }
 
 /// A BERT-family encoder over one flat parameter buffer (STYLE.md §3), with a forward pass that
@@ -74,6 +91,8 @@ public final class Encoder {
     public let layout: ParameterLayout
     public let parameters: FlatBuffer
     public var config: EncoderConfig { layout.config }
+    /// What the forward keeps for the backward (fixed for the encoder's life).
+    public let memory: ActivationMemory
 
     private var workspace = FlatBuffer(count: 0)
     private var acts: ActivationLayout?
@@ -86,11 +105,16 @@ public final class Encoder {
     private var savedForBackward = false
     /// Incremented whenever the workspace is reallocated (its contents are then lost).
     private var generation = 0
+    /// The row ranges of the current batch that the forward computed in one pass each (each
+    /// range's products ran over exactly those rows); a recomputation in the backward repeats them
+    /// so that it rounds as the forward did.
+    private var rowGroups: [Range<Int>] = []
 
-    public init(layout: ParameterLayout, parameters: FlatBuffer) {
+    public init(layout: ParameterLayout, parameters: FlatBuffer, memory: ActivationMemory = .saveAll) {
         precondition(parameters.count == layout.count, "Encoder: parameter buffer does not match its layout")
         self.layout = layout
         self.parameters = parameters
+        self.memory = memory
     }
 
     /// Encodes token-id sequences (each already with its special tokens, 1 ≤ length ≤ max
@@ -136,13 +160,16 @@ public final class Encoder {
         precondition(k >= 0 && k < b.spans.count, "Encoder.forward: can reuse only a strict prefix of the batch")
         precondition(b.maxLength <= c.maxPositions, "Encoder.forward: sequence longer than the position table")
         for id in b.ids { precondition(id >= 0 && Int(id) < c.vocabSize, "Encoder.forward: token id \(id) out of range") }
-        let previous = (generation, batch, savedForBackward)
+        let previous = (generation: generation, batch: batch, saved: savedForBackward, groups: rowGroups)
         let a = reserve(tokens: n, sequences: b.spans.count, maxLength: b.maxLength, saveAll: saveForBackward)
-        // Reuse only with the same workspace, saved activations, and an identical prefix.
+        // Reuse only with the same workspace, saved activations, and an identical prefix that the
+        // previous forward computed on its own (a pass of its own ended where the prefix ends).
         var reused = 0
-        if k > 0, saveForBackward, previous.2, previous.0 == generation, let pb = previous.1, pb.spans.count >= k {
-            let prefixTokens = b.spans[k - 1].start + b.spans[k - 1].length
+        let prefixTokens = k > 0 ? b.spans[k - 1].start + b.spans[k - 1].length : 0
+        if k > 0, saveForBackward, previous.saved, previous.generation == generation, let pb = previous.batch,
+           pb.spans.count >= k {
             if pb.spans[k - 1].start + pb.spans[k - 1].length == prefixTokens,
+               previous.groups.contains(where: { $0.upperBound == prefixTokens }),
                pb.ids[0..<prefixTokens] == b.ids[0..<prefixTokens],
                zip(pb.spans.prefix(k), b.spans.prefix(k)).allSatisfy({ $0 == $1 }) {
                 reused = k
@@ -198,8 +225,10 @@ public final class Encoder {
         if reused == 0 && k > 0 {
             computeRows(of: Array(b.spans[..<k]))
             computeRows(of: Array(b.spans[k...]))
+            rowGroups = [0..<prefixTokens, prefixTokens..<n]
         } else {
             computeRows(of: Array(b.spans[reused...]))
+            rowGroups = previous.groups.filter { $0.upperBound <= prefixTokens } + [prefixTokens..<n]
         }
         lastHidden = L == 0 ? a.hidB : a.hiddenOut(L - 1)
         pool(from: x + lastHidden, firstSequence: reused)
@@ -257,8 +286,7 @@ public final class Encoder {
         let dA = x + a.hidB      // gradient w.r.t. h1, then w.r.t. ctx
         let dR = x + a.h1        // gradient w.r.t. res2, then res1
         let t1 = x + a.ctx       // recomputed h1, then ctx, then the layer input
-        let tI = x + a.ffnAct    // recomputed GELU output, then dPre, then dQKV
-        let dI = x + a.dI        // gradient w.r.t. the GELU output
+        let tI = x + a.ffnAct    // recomputed GELU output, then its gradient and dPre (in place), then dQKV
 
         // Pooling and normalisation: dOutput → dPooled → dH (n, C).
         let dPooled = x + a.dPooled
@@ -276,20 +304,29 @@ public final class Encoder {
             // Recompute h1 = LN1(res1) and the GELU output from the saved tensors.
             layerNormApply(out: t1, input: x + s.res1, mean: x + s.ln1Mean, rstd: x + s.ln1Rstd,
                            weight: w + p.ln1Weight, bias: w + p.ln1Bias, rows: n)
+            if a.recomputesFeedForward {
+                // pre = h1·W1ᵀ + b1 again, over the forward's row groups (the same products).
+                for r in rowGroups {
+                    Linear.forward(y: x + s.ffnPre + r.lowerBound * I, x: t1 + r.lowerBound * C,
+                                   weight: w + p.ffnInWeight, bias: w + p.ffnInBias, rows: r.count, inDim: C, outDim: I)
+                }
+            }
             gelu(out: tI, input: x + s.ffnPre, count: n * I)
             // LayerNorm 2: dH → dRes2 (dR).
             layerNormBackward(dInput: dR, dWeight: g + p.ln2Weight, dBias: g + p.ln2Bias, dOut: dH,
                               input: x + s.res2, mean: x + s.ln2Mean, rstd: x + s.ln2Rstd, weight: w + p.ln2Weight, rows: n)
-            // res2 = h1 + act·W2ᵀ + b2: the residual passes dRes2 to h1 (dA), the product to act (dI).
+            // res2 = h1 + act·W2ᵀ + b2: the residual passes dRes2 to h1 (dA), the product to act —
+            // W2's gradient first, while tI still holds act; then dAct overwrites it.
             copy(dA, from: dR, count: n * C)
-            fill(dI, 0, count: n * I)
-            Linear.backward(dX: dI, dW: g + p.ffnOutWeight, dB: g + p.ffnOutBias, dY: dR,
+            Linear.backward(dX: nil, dW: g + p.ffnOutWeight, dB: g + p.ffnOutBias, dY: dR,
                             x: tI, weight: w + p.ffnOutWeight, rows: n, inDim: I, outDim: C)
-            // act = gelu(pre): dPre (tI) = dAct ⊙ gelu'(pre).
             fill(tI, 0, count: n * I)
+            Linear.backward(dX: tI, dW: nil, dB: nil, dY: dR, x: tI, weight: w + p.ffnOutWeight,
+                            rows: n, inDim: I, outDim: C)
+            // act = gelu(pre): dPre = dAct ⊙ gelu'(pre), in place in tI.
             Parallel.chunks(n * I, minPerChunk: 4096) { r in
                 let o = r.lowerBound
-                GELU.backward(dInput: tI + o, input: x + s.ffnPre + o, dOut: dI + o, count: r.count)
+                GELU.backward(dInput: tI + o, input: x + s.ffnPre + o, dOut: tI + o, count: r.count)
             }
             // pre = h1·W1ᵀ + b1.
             Linear.backward(dX: dA, dW: g + p.ffnInWeight, dB: g + p.ffnInBias, dY: tI,
@@ -394,7 +431,8 @@ public final class Encoder {
         let a = ActivationLayout(config: config, tokens: max(n, old?.tokens ?? 0),
                                  sequences: max(S, old?.sequences ?? 0),
                                  maxLength: max(maxLength, old?.maxLength ?? 0),
-                                 saveAll: saveAll || (old?.savesAll ?? false))
+                                 saveAll: saveAll || (old?.savesAll ?? false),
+                                 recomputeFeedForward: memory == .recomputeFeedForward)
         workspace = FlatBuffer(count: a.count)
         acts = a
         generation += 1

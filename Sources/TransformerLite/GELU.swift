@@ -18,7 +18,8 @@ public enum GELU {
         }
     }
 
-    /// `dInput[i] += dOut[i] · gelu'(input[i])`.
+    /// `dInput[i] = dOut[i] · gelu'(input[i])` (overwrites). `dInput` may alias `dOut`, so the
+    /// encoder's backward turns the GELU output's gradient into the pre-activation's in place.
     public static func backward(dInput: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                                 dOut: UnsafePointer<Float>, count: Int) {
         @inline(__always) func grad(_ x: VectorMath.V) -> VectorMath.V {
@@ -26,13 +27,12 @@ public enum GELU {
         }
         var i = 0
         while i + 8 <= count {
-            store(load(dInput + i) + load(dOut + i) * grad(load(input + i)), dInput + i)
+            store(load(dOut + i) * grad(load(input + i)), dInput + i)
             i += 8
         }
         if i < count {
             let k = count - i
-            storePartial(loadPartial(dInput + i, k) + loadPartial(dOut + i, k) * grad(loadPartial(input + i, k)),
-                         dInput + i, k)
+            storePartial(loadPartial(dOut + i, k) * grad(loadPartial(input + i, k)), dInput + i, k)
         }
     }
 }

@@ -29,6 +29,11 @@ final class IndexCommandTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertFalse(r.stderr.contains("embedding:"), "the corpus is not embedded again")
         XCTAssertEqual(try String(contentsOfFile: reused, encoding: .utf8), try String(contentsOfFile: plain, encoding: .utf8))
+        // Recomputing the feed-forward activations (--low-memory) writes the same bytes too.
+        let lean = dir.appendingPathComponent("lean.jsonl").path
+        let l = try cli.run(args + ["--out", lean, "--index", index, "--low-memory"])
+        XCTAssertEqual(l.status, 0, l.stderr)
+        XCTAssertEqual(try String(contentsOfFile: lean, encoding: .utf8), try String(contentsOfFile: plain, encoding: .utf8))
         // The same index with another length or another corpus is refused, naming what differs.
         let other = try cli.run(["score", "--corpus", small, "--out", dir.appendingPathComponent("x.jsonl").path,
                                  "--max-length", "128", "--index", index])

@@ -173,4 +173,54 @@ final class EncoderTests: XCTestCase {
         let grown = [q] + [[Int]](repeating: Array(repeating: 3, count: 12), count: 5)
         XCTAssertEqual(reusing.forward(PackedBatch(grown), saveForBackward: true, reusingFirst: 1), 0)
     }
+
+    /// Recomputing the feed-forward pre-activation in the backward (`.recomputeFeedForward`) gives
+    /// the same bits as saving it — outputs and gradients, across a reused query — and saves
+    /// (L − 1)·n·I floats of workspace.
+    func testRecomputedFeedForwardIsBitIdenticalToSaved() {
+        let layout = ParameterLayout(config: Self.tinyConfig())
+        let c = layout.config
+        let p = Self.randomParameters(layout, seed: 19).floats
+        let q = (0..<10).map { ($0 * 7 + 3) % 23 }
+        // Enough rows (72, 63) that the products are split among workers.
+        let first = [q] + (0..<7).map { s in (0..<(8 + s % 3)).map { ($0 * 5 + s) % 23 } }
+        let second = [q] + (0..<6).map { s in (0..<(10 - s % 4)).map { ($0 * 3 + s + 1) % 23 } }
+        var rng = TestRNG(seed: 20)
+        let dFirst = rng.array(first.count * c.hiddenSize).floats
+        let dSecond = rng.array(second.count * c.hiddenSize).floats
+        func run(_ memory: ActivationMemory) -> (outputs: [[Float]], grads: [Float], reused: Int) {
+            let enc = Encoder(layout: layout, parameters: FlatBuffer(p), memory: memory)
+            enc.forward(PackedBatch([q]), saveForBackward: true)  // the query alone, as scoring encodes it
+            let grads = FlatBuffer(count: layout.count)
+            enc.forward(PackedBatch(first), saveForBackward: true, reusingFirst: 1)  // grows: recomputes q
+            enc.backward(dOutput: dFirst, into: grads, freezePositions: true)
+            let reused = enc.forward(PackedBatch(second), saveForBackward: true, reusingFirst: 1)
+            enc.backward(dOutput: dSecond, into: grads, freezePositions: true)
+            return (enc.outputRows(), grads.toArray(), reused)
+        }
+        let saved = run(.saveAll), recomputed = run(.recomputeFeedForward)
+        XCTAssertEqual([saved.reused, recomputed.reused], [1, 1])
+        XCTAssertTrue(recomputed.outputs == saved.outputs, "outputs differ")
+        XCTAssertTrue(saved.grads.contains { $0 != 0 })
+        let differing = zip(recomputed.grads, saved.grads).filter { $0 != $1 }.count
+        XCTAssertEqual(differing, 0, "gradient entries that differ")
+
+        let n = PackedBatch(first).tokenCount
+        let full = ActivationLayout(config: c, tokens: n, sequences: first.count, maxLength: 12, saveAll: true,
+                                    recomputeFeedForward: false)
+        let lean = ActivationLayout(config: c, tokens: n, sequences: first.count, maxLength: 12, saveAll: true,
+                                    recomputeFeedForward: true)
+        XCTAssertEqual(full.count - lean.count, (c.numLayers - 1) * ((n * c.intermediateSize + 15) / 16 * 16))
+    }
+
+    /// A query computed inside a larger pass is not reused: its rows were rounded as part of that
+    /// pass, so reuse would not give what computing it on its own gives.
+    func testPrefixInsideALargerPassIsNotReused() {
+        let layout = ParameterLayout(config: Self.tinyConfig())
+        let enc = Encoder(layout: layout, parameters: FlatBuffer(Self.randomParameters(layout, seed: 21).floats))
+        let q = [1, 5, 7, 2, 9]
+        enc.forward(PackedBatch([q, [4, 4, 8], [6, 1, 2]]), saveForBackward: true)  // one pass over all rows
+        XCTAssertEqual(enc.forward(PackedBatch([q, [3, 3]]), saveForBackward: true, reusingFirst: 1), 0)
+        XCTAssertEqual(enc.forward(PackedBatch([q, [7]]), saveForBackward: true, reusingFirst: 1), 1, "now it was")
+    }
 }

@@ -63,10 +63,16 @@ final class KernelTests: XCTestCase {
         GELU.forward(out: &y, input: x.floats, count: x.count)
         XCTAssertLessThan(maxAbsDiff(y, Ref.gelu(x)), fwdTol)
         let r = rng.array(x.count)
-        var dX = [Float](repeating: 0, count: x.count)
+        var dX = [Float](repeating: 7, count: x.count)  // overwritten, not accumulated into
         GELU.backward(dInput: &dX, input: x.floats, dOut: r.floats, count: x.count)
         let fd = Ref.finiteDifference({ self.dot(r, Ref.gelu($0)) }, at: x, indices: Array(x.indices))
         XCTAssertLessThan(Ref.normalizedError(dX.doubles, fd), gradTol)
+        // In place (dInput aliasing dOut), as the encoder's backward runs it: the same values.
+        var inPlace = r.floats
+        inPlace.withUnsafeMutableBufferPointer { d in
+            GELU.backward(dInput: d.baseAddress!, input: x.floats, dOut: d.baseAddress!, count: x.count)
+        }
+        XCTAssertEqual(inPlace, dX)
     }
 
     func testAttentionForwardAndBackwardOnPackedSequences() {

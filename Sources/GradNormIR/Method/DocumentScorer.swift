@@ -41,9 +41,10 @@ public final class GradNormScorer {
     /// The sentence pooling of the retriever (the positives' query is pooled the same way).
     private let pooling: EncoderConfig.Pooling
 
-    public init(retriever: Retriever, corpus: CorpusIndex) {
+    /// `memory`: what each record's forward keeps for its backward (the scores do not depend on it).
+    public init(retriever: Retriever, corpus: CorpusIndex, memory: ActivationMemory = .saveAll) {
         self.corpus = corpus
-        self.records = RecordGradient(retriever: retriever)
+        self.records = RecordGradient(retriever: retriever, memory: memory)
         self.pooling = retriever.config.pooling
     }
 

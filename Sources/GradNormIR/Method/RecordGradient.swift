@@ -37,15 +37,17 @@ public final class RecordGradient {
     /// Slots that take part in the norm: all but the position embeddings.
     private let normSlots: [TensorSlot]
 
-    public init(layout: ParameterLayout, parameters: FlatBuffer) {
+    /// `memory`: what the forward keeps for the backward (`.recomputeFeedForward` needs less
+    /// memory and a little more arithmetic; the results are the same bits).
+    public init(layout: ParameterLayout, parameters: FlatBuffer, memory: ActivationMemory = .saveAll) {
         self.layout = layout
-        self.encoder = Encoder(layout: layout, parameters: parameters)
+        self.encoder = Encoder(layout: layout, parameters: parameters, memory: memory)
         self.grads = FlatBuffer(count: layout.count)
         self.normSlots = layout.tensors.filter { $0.offset != layout.embeddings.position }
     }
 
-    public convenience init(retriever: Retriever) {
-        self.init(layout: retriever.checkpoint.layout, parameters: retriever.checkpoint.parameters)
+    public convenience init(retriever: Retriever, memory: ActivationMemory = .saveAll) {
+        self.init(layout: retriever.checkpoint.layout, parameters: retriever.checkpoint.parameters, memory: memory)
     }
 
     /// Encodes a document query alone (eval mode, activations kept for a backward pass) and

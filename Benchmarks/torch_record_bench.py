@@ -26,6 +26,9 @@ and reading one JSON line back per request,
 (n untimed records first — 0 if absent — then one timed record; the record padded with a mask when
 its lengths differ). "ready" is printed once the model is loaded; end of input ends the process.
 
+With --memory T, one record of 6 x T tokens runs on 1 thread and the process prints its own peak
+resident set (model load included) as {"tokens", "peak_rss_mb", "loss", "grad_norm"}.
+
 Usage (from the package root):
     python3 Benchmarks/torch_record_bench.py --model models/all-MiniLM-L6-v2 \\
         --lengths 64,128,256,512 --threads 1,2 --reps 5 [--records-per-rep 1] \\
@@ -42,6 +45,7 @@ dependency of the Swift build, tests or bench.
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -108,6 +112,8 @@ def main():
                     help="scaled_dot_product_attention (default) or explicit softmax attention")
     ap.add_argument("--serve", action="store_true",
                     help="answer timing requests on stdin, one JSON line each (see above)")
+    ap.add_argument("--memory", type=int, metavar="T",
+                    help="run one record of 6 x T tokens on 1 thread and print its peak memory (see above)")
     args = ap.parse_args()
     lengths = [int(x) for x in args.lengths.split(",") if x]
     threads = [int(x) for x in args.threads.split(",") if x]
@@ -123,6 +129,13 @@ def main():
 
     if args.serve:
         return serve(bert, params, vocab, args.attention)
+    if args.memory:
+        assert 2 <= args.memory <= bert.max_pos, args.memory
+        torch.set_num_threads(1)
+        loss, norm = run_record(bert, params, record_ids(args.memory, vocab), args.attention)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        print(json.dumps({"tokens": args.memory, "peak_rss_mb": peak, "loss": loss, "grad_norm": norm}))
+        return 0
 
     shapes = [[int(x) for x in sh.split("/")] for sh in args.shapes.split(",") if sh]
     for sh in shapes:

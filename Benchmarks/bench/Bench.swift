@@ -37,16 +37,16 @@ struct Bench: ParsableCommand {
     var referenceDocuments: Int?
     @Option(help: "Second candidate retriever (skipped when absent).")
     var secondModel: String = "models/paraphrase-MiniLM-L3-v2"
-    @Option(help: "Comma-separated sections to run: forward, record, accuracy, simulate, search (the record section measures the roofline beside each record and alternates its repetitions with PyTorch's; simulate — the evolving-corpus replay of `gradnormir simulate`, under 20 minutes — and search — exact top-k of VectorIndex against FAISS's IndexFlatIP on 40k and 1M random unit vectors, FAISS from `pip install faiss-cpu` — run only when named).",
+    @Option(help: "Comma-separated sections to run: forward, record, memory, accuracy, simulate, search (the record section measures the roofline beside each record and alternates its repetitions with PyTorch's; memory — the peak resident set of one 6 × 512-token record in a child process, keeping or recomputing the feed-forward activations, and PyTorch's; simulate — the evolving-corpus replay of `gradnormir simulate`, under 20 minutes — and search — exact top-k of VectorIndex against FAISS's IndexFlatIP on 40k and 1M random unit vectors, FAISS from `pip install faiss-cpu` — run only when named).",
             transform: CommaList.parser { "unknown section '\($0)' (known: \(Section.allCases.map(\.rawValue).joined(separator: ", ")))" })
-    var sections = CommaList<Section>([.forward, .record, .accuracy])
+    var sections = CommaList<Section>([.forward, .record, .memory, .accuracy])
     @Flag(help: "Skip the PyTorch comparison even when torch is importable.")
     var noTorch = false
     @Option(help: "Folder for the JSON results.")
     var out: String = "results"
 
     /// The bench's sections.
-    enum Section: String, CaseIterable, ExpressibleByArgument { case forward, record, accuracy, simulate, search }
+    enum Section: String, CaseIterable, ExpressibleByArgument { case forward, record, memory, accuracy, simulate, search }
 
     func validate() throws {
         guard threads.values.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--threads: thread counts must be positive") }
@@ -104,12 +104,6 @@ struct Bench: ParsableCommand {
         var results: [String: Any] = [
             "model": folder, "blas_core": BLAS.coreName, "blas_config": BLAS.config, "reps": reps,
         ]
-        // Peak memory first: getrusage(RUSAGE_CHILDREN) reports the largest child so far.
-        if wanted.contains(.record), let mb = peakMemoryOfRecord512(model: folder) {
-            print("Peak resident memory of `gradnormir gradnorm` on one record of 6 × 512 tokens (model load included): \(fmt(mb)) MB")
-            print("")
-            results["peak_rss_mb_record_6x512"] = mb
-        }
         let forward = ForwardBench(retriever: retriever, reps: reps)
         if wanted.contains(.forward) {
             results["forward"] = forward.run(threadCounts: threadCounts)
@@ -121,6 +115,13 @@ struct Bench: ParsableCommand {
             let (rows, contended) = record.run(threadCounts: threadCounts)
             results["record"] = rows
             results["record_contended"] = contended
+        }
+        if wanted.contains(.memory) {
+            let memory = MemoryBench(retriever: retriever, reps: reps, torch: !noTorch && !quick).run()
+            results["memory"] = memory
+            if let peak = (memory[ActivationMemory.saveAll.rawValue] as? [String: Any])?["peak_rss_mb"] as? Double {
+                results["peak_rss_mb_record_6x512"] = peak
+            }
         }
         if wanted.contains(.accuracy) {
             BLAS.setThreads(threadCounts.max() ?? 1)

@@ -107,7 +107,6 @@ struct RecordBench {
                     guard let pt = s.record(threads: threads, lengths: c.lengths, warmup: 0) else {
                         note("bench: PyTorch stopped answering: comparison skipped from here")
                         server = nil
-                        row.torch = []
                         continue
                     }
                     row.torch.append(pt.seconds)
@@ -222,24 +221,4 @@ final class TorchRecordServer {
         try? input.fileHandleForWriting.close()
         process.waitUntilExit()
     }
-}
-
-/// Peak resident memory of a child `gradnormir gradnorm` on a record of 6 × 512 tokens, in MB,
-/// read from getrusage(RUSAGE_CHILDREN) — nil when the program is not built next to the bench.
-func peakMemoryOfRecord512(model: String) -> Double? {
-    let program = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        .deletingLastPathComponent().appendingPathComponent("gradnormir")
-    guard FileManager.default.isExecutableFile(atPath: program.path) else { return nil }
-    let long = (0..<700).map { "word\($0 % 97) token\($0 % 13)" }.joined(separator: " ")
-    let p = Process()
-    p.executableURL = program
-    p.arguments = ["gradnorm", "--model", model, "--max-length", "512", "--query", long, "--positive", long + " a"]
-        + (0..<4).flatMap { ["--negative", long + " n\($0)"] }
-    p.standardOutput = FileHandle.nullDevice
-    guard (try? p.run()) != nil else { return nil }
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else { return nil }
-    var usage = rusage()
-    getrusage(RUSAGE_CHILDREN.rawValue, &usage)
-    return Double(usage.ru_maxrss) / 1024
 }

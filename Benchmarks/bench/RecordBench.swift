@@ -171,7 +171,34 @@ struct RecordBench {
         }
         print("")
         print(table.render())
+        let scaling = scalingRows(rows)
+        if !scaling.isEmpty {
+            var t = MarkdownTable(["record", "engine 2-thread / 1-thread speed-up", "sgemm 2-thread / 1-thread (rooflines beside)",
+                                   "engine's share of the sgemm's speed-up"])
+            for r in scaling {
+                t.add([r.name, fmt(r.engine, 2) + "×", fmt(r.sgemm, 2) + "×", fmt(100 * r.engine / r.sgemm) + "%"])
+                if let i = json.firstIndex(where: { ($0["record"] as? String) == r.name && ($0["threads"] as? Int) == 2 }) {
+                    json[i]["speedup_vs_1_thread"] = r.engine
+                    json[i]["roofline_speedup_vs_1_thread"] = r.sgemm
+                }
+            }
+            print("")
+            print("Two workers against one on the same record (medians), beside the sgemm's own 2-thread gain:")
+            print("")
+            print(t.render())
+        }
         return (json, anyContended)
+    }
+}
+
+extension RecordBench {
+    /// Per record measured at 1 and 2 threads: the engine's speed-up from the second worker and the
+    /// sgemm roofline's (each roofline measured beside its row).
+    func scalingRows(_ rows: [Row]) -> [(name: String, engine: Double, sgemm: Double)] {
+        rows.filter { $0.threads == 2 }.compactMap { two in
+            guard let one = rows.first(where: { $0.threads == 1 && $0.name == two.name }) else { return nil }
+            return (two.name, one.seconds / two.seconds, two.roofline / one.roofline)
+        }
     }
 }
 

@@ -111,11 +111,8 @@ extension AccuracyBench {
             let refStart = now()
             let refScorer = GradNormScorer(retriever: model, corpus: refIndex)
             let refPick = seededSample(count: refDocs.count, sample: size.referenceDocuments, seed: seed)
-            var refScores: [Double] = []
-            for (j, d) in refPick.enumerated() {
-                if let g = refScorer.score(document: d, id: refDocs[d].id).gradNorm { refScores.append(g) }
-                note("bench: accuracy, \(cfg.key): reference \(j + 1)/\(refPick.count)")
-            }
+            note("bench: accuracy, \(cfg.key): scoring \(refPick.count) reference documents…")
+            let refScores = refScorer.score(documents: refPick.map { ($0, refDocs[$0].id) }).compactMap(\.gradNorm)
             let refSeconds = now() - refStart
             guard let threshold = Metrics.mean(refScores) else {
                 throw GradNormIRError.invalidInput("\(cfg.key): no reference document could be scored")
@@ -129,11 +126,9 @@ extension AccuracyBench {
                 let start = now()
                 let scorer = GradNormScorer(retriever: model, corpus: corpusIndex)
                 let pick = seededSample(count: data.corpus.count, sample: size.documents, seed: seed)
+                note("bench: accuracy, \(cfg.key) × \(corpus): scoring \(pick.count) documents…")
                 var scores: [String: Double?] = [:]
-                for (j, d) in pick.enumerated() {
-                    scores[data.corpus[d].id] = scorer.score(document: d, id: data.corpus[d].id).gradNorm
-                    note("bench: accuracy, \(cfg.key) × \(corpus): \(j + 1)/\(pick.count)")
-                }
+                for s in scorer.score(documents: pick.map { ($0, data.corpus[$0].id) }) { scores[s.id] = s.gradNorm }
                 let scoring = now() - start
                 let ood = Threshold.oodRatio(pick.map { scores[data.corpus[$0].id] ?? nil }, threshold: threshold)
                 let report = try Evaluation.evaluate(dataset: data, retriever: model, scores: scores,

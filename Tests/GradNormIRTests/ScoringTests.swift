@@ -165,6 +165,23 @@ final class ScoringTests: XCTestCase {
         XCTAssertTrue(u.jsonLine.contains("\"gradnorm\": null"))
     }
 
+    /// Documents scored side by side, one per worker, equal one-worker scores, in the order given.
+    func testDocumentsSideBySideEqualOneWorkerScores() throws {
+        let (model, docs) = try fixture()
+        let corpus = try CorpusIndex(documents: docs.map(\.fullText), retriever: model, config: smallConfig())
+        let picked = [7, 0, 12, 3, 25, 9, 1]
+        let saved = Parallel.workers
+        defer { BLAS.setThreads(saved) }
+        BLAS.setThreads(2)
+        let together = GradNormScorer(retriever: model, corpus: corpus).score(documents: picked.map { ($0, docs[$0].id) })
+        let alone = GradNormScorer(retriever: model, corpus: corpus)
+        let expected = Parallel.alone { picked.map { alone.score(document: $0, id: docs[$0].id) } }
+        XCTAssertEqual(together.map(\.id), picked.map { docs[$0].id })
+        XCTAssertTrue(together.contains { $0.gradNorm != nil })
+        XCTAssertEqual(together, expected)
+        XCTAssertEqual(Parallel.available, 2, "the caller's own thread is not left alone")
+    }
+
     func testScoreFileRefusesOtherSettingsAndForeignLines() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("scorefile-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -33,10 +33,15 @@ public struct DocumentScore: Sendable, Equatable, Encodable {
 }
 
 /// Scores documents of a corpus: positives by dropout self-retrieval, hard negatives from the
-/// positives' neighbourhoods, and the mean record gradient norm. One scorer per thread.
+/// positives' neighbourhoods, and the mean record gradient norm. Not thread-safe: one scorer per
+/// thread (`score(documents:)` runs its own workers).
 public final class GradNormScorer {
     public let corpus: CorpusIndex
     private let records: RecordGradient
+    /// More record workspaces for `score(documents:)`, one per extra worker (made when first needed).
+    private var extraRecords: [RecordGradient] = []
+    private let retriever: Retriever
+    private let memory: ActivationMemory
 
     /// The sentence pooling of the retriever (the positives' query is pooled the same way).
     private let pooling: EncoderConfig.Pooling
@@ -46,11 +51,44 @@ public final class GradNormScorer {
         self.corpus = corpus
         self.records = RecordGradient(retriever: retriever, memory: memory)
         self.pooling = retriever.config.pooling
+        self.retriever = retriever
+        self.memory = memory
+    }
+
+    /// Scores several documents side by side, one per worker (`Parallel.available` at most, each
+    /// on its own core with single-threaded products), rather than splitting each record's products
+    /// over the workers. Returns the scores in the order given; each is what
+    /// `score(document:id:)` gives on one worker. Memory: one record workspace per worker.
+    public func score(documents: [(index: Int, id: String)]) -> [DocumentScore] {
+        let w = min(Parallel.available, documents.count)
+        if w <= 1 { return Parallel.alone { documents.map { score(document: $0.index, id: $0.id, with: records) } } }
+        while extraRecords.count < w - 1 { extraRecords.append(RecordGradient(retriever: retriever, memory: memory)) }
+        let workspaces = [records] + extraRecords.prefix(w - 1)
+        var out = [DocumentScore?](repeating: nil, count: documents.count)
+        let lock = NSLock()
+        var next = 0  // the next document not yet taken (documents differ in cost: taken as workers free up)
+        out.withUnsafeMutableBufferPointer { buffer in
+            let slots = buffer  // each document's slot is written by the one worker that took it
+            DispatchQueue.concurrentPerform(iterations: w) { k in
+                Parallel.alone {
+                    while true {
+                        let j: Int = lock.withLock { defer { next += 1 }; return next }
+                        guard j < documents.count else { return }
+                        slots[j] = score(document: documents[j].index, id: documents[j].id, with: workspaces[k])
+                    }
+                }
+            }
+        }
+        return out.map { $0! }
     }
 
     /// Scores document `d` of the corpus (deterministic: its dropout mask depends only on the
     /// config's seed and d).
     public func score(document d: Int, id: String) -> DocumentScore {
+        score(document: d, id: id, with: records)
+    }
+
+    private func score(document d: Int, id: String, with records: RecordGradient) -> DocumentScore {
         guard corpus.tokenIds[d].count > 2 else {
             return DocumentScore(id: id, gradNorm: nil, records: 0, meanLoss: nil,
                                  reason: "no content tokens: the text reduces to [CLS] [SEP]")

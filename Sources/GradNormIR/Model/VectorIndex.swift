@@ -123,7 +123,7 @@ public final class VectorIndex: Sendable {
         let bq = blockQueries, bv = blockVectors
         let qBlocks = (nq + bq - 1) / bq
         let vBlocks = (count + bv - 1) / bv
-        let workers = max(1, BLAS.engineThreads)
+        let workers = max(1, Parallel.available)
         let groups = qBlocks >= 2 * workers ? 1 : min(vBlocks, (2 * workers + qBlocks - 1) / qBlocks)
         let tasks = qBlocks * groups
         let threads = min(workers, tasks)

@@ -145,7 +145,9 @@ public final class Predictor {
                 for (r, v) in zip(rows, try baseline.scores(rows.map { embeddings[$0] })) { baselineScores[r] = v }
             }
         }
-        return positions.map { d in
+        // GradNormIR scores side by side, one document per worker (the bits of `score`).
+        let graded = detector == .gradnormir ? scorer!.score(documents: positions.map { ($0, documents[$0].id) }) : []
+        return positions.enumerated().map { k, d in
             let s = signals[d]!
             var p = Prediction(id: documents[d].id, oodScore: nil, detector: detector, signals: s)
             switch detector {
@@ -156,7 +158,7 @@ public final class Predictor {
             case .knn, .mahalanobis, .ipq:
                 p = Prediction(id: p.id, oodScore: baselineScores[d], detector: detector, signals: s)
             case .gradnormir:
-                let score = scorer!.score(document: d, id: documents[d].id)
+                let score = graded[k]
                 p = Prediction(id: p.id, oodScore: score.gradNorm, detector: detector, signals: s, score: score)
             }
             return p

@@ -226,8 +226,9 @@ public final class EvolvingCorpusSimulation {
             let scorer = GradNormScorer(retriever: v.retriever, corpus: index)
             let knownPick = seededSample(count: knownDocs.count, sample: config.knownSample, seed: seed).map { knownDocs[$0] }
             let newPick = seededSample(count: newDocs.count, sample: config.scoredPerSession, seed: Seed.tagged(seed, 1)).map { newDocs[$0] }
-            let knownScores = knownPick.compactMap { scorer.score(document: $0, id: "\($0)").gradNorm }
-            let newScores = newPick.compactMap { scorer.score(document: $0, id: "\($0)").gradNorm }
+            // Side by side, one document per worker.
+            let knownScores = scorer.score(documents: knownPick.map { ($0, "\($0)") }).compactMap(\.gradNorm)
+            let newScores = scorer.score(documents: newPick.map { ($0, "\($0)") }).compactMap(\.gradNorm)
             guard let threshold = Metrics.mean(knownScores), !newScores.isEmpty else {
                 throw GradNormIRError.invalidInput("simulate: S\(s): GradNormIR could score no document (corpus too small for the depths?)")
             }

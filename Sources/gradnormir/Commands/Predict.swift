@@ -109,7 +109,8 @@ struct Predict: ParsableCommand {
         var results: [(id: String, score: Double?)] = []
         let first = file?.done.count ?? 0
         var progress = ProgressReporter(label: "predicting", total: positions.count, alreadyDone: first)
-        let step = predictor.detector == .gradnormir ? 1 : 256
+        // GradNormIR: two documents per thread at a time, side by side (as `score`).
+        let step = predictor.detector == .gradnormir ? (BLAS.engineThreads == 1 ? 1 : 2 * BLAS.engineThreads) : 256
         var j = first
         while j < positions.count {
             let batch = Array(positions[j..<min(positions.count, j + step)])

@@ -25,10 +25,7 @@ struct MemoryBench {
 
         // Time: the two modes alternate (A B A B …) on the same record, 1 thread.
         BLAS.setThreads(1)
-        let ids = (0..<6).map { i in
-            [retriever.tokenizer.clsId] + (0..<(tokens - 2)).map { j in 999 + (j * 7919 + i * 104_729 + 17) % (retriever.config.vocabSize - 999) }
-                + [retriever.tokenizer.sepId]
-        }
+        let ids = RecordBench.recordIds(Array(repeating: tokens, count: 6), retriever: retriever)
         let scorers = ActivationMemory.allCases.map { RecordGradient(retriever: retriever, memory: $0) }
         var times = scorers.map { _ in [Double]() }
         var norms = scorers.map { _ in Double.nan }

@@ -28,7 +28,9 @@ struct RecordBench {
 
     /// The same ids as torch_record_bench.py: sequence i is [CLS] + lengths[i]−2 ids spread over
     /// the vocabulary + [SEP].
-    func recordIds(_ lengths: [Int]) -> [[Int]] {
+    func recordIds(_ lengths: [Int]) -> [[Int]] { Self.recordIds(lengths, retriever: retriever) }
+
+    static func recordIds(_ lengths: [Int], retriever: Retriever) -> [[Int]] {
         let first = 999, span = retriever.config.vocabSize - first
         return lengths.enumerated().map { i, T in
             [retriever.tokenizer.clsId] + (0..<(T - 2)).map { j in first + (j * 7919 + i * 104_729 + 17) % span }

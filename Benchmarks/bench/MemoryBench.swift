@@ -61,7 +61,7 @@ struct MemoryBench {
         print("six 512-token texts; PyTorch: `torch_record_bench.py --memory 512`), read with wait4. Times: the two")
         print("engine modes alternate record by record, \(reps) pairs after 2 warm-ups, medians; the results are the")
         print("same bits.")
-        if torchPeak == nil { print("PyTorch: not measured (python3 with torch not importable, or --no-torch).") }
+        if torchPeak == nil { print("PyTorch: not measured (--quick, --no-torch, or python3 cannot import torch).") }
         print("")
         print(table.render())
         return json

@@ -166,7 +166,7 @@ struct RecordBench {
         print("Fixed-length records (6×T) are the same work for both; variable-length records are run by PyTorch")
         print("padded to their longest sequence with a key mask (as the authors' code does), by the engine packed")
         print("without padding.")
-        if !measuredTorch { print("PyTorch: not measured (python3 with torch not importable, or --no-torch).") }
+        if !measuredTorch { print("PyTorch: not measured (--quick, --no-torch, or python3 cannot import torch).") }
         if anyContended {
             print("**Contended run:** beside some 2-thread figures the 2-thread roofline was below 1.6× the 1-thread one")
             print("(the second core was busy); those rows are marked.")

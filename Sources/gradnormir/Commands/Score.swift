@@ -13,7 +13,7 @@ struct Score: ParsableCommand {
             interruption: the complete lines are kept and scoring resumes with the next document. With more than \
             one thread, whole documents are scored side by side, one per thread on single-threaded products (a \
             batch of two per thread at a time), which scales better than splitting each record's products; the \
-            scores are the same bits as a one-thread run's.
+            records are computed as on one thread (same bits).
             """)
 
     @OptionGroup var options: ModelOptions

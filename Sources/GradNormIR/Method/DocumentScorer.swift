@@ -55,6 +55,11 @@ public final class GradNormScorer {
         self.memory = memory
     }
 
+    /// How many documents a caller that writes results as it goes (e.g. a resumable file) should
+    /// hand `score(documents:)` at a time: two per worker (so a worker that finishes early takes
+    /// another), one on a single worker.
+    public static var documentsPerBatch: Int { Parallel.available == 1 ? 1 : 2 * Parallel.available }
+
     /// Scores several documents side by side, one per worker (`Parallel.available` at most, each
     /// on its own core with single-threaded products), rather than splitting each record's products
     /// over the workers. Returns the scores in the order given; each is what

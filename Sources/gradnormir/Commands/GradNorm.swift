@@ -21,7 +21,7 @@ struct GradNorm: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Maximum tokens per text, [CLS] and [SEP] included (GradNormIR uses 512).")
     var maxLength: Int = 512
     @Flag(help: "Also print the gradient norm of every tensor.") var tensorNorms = false
-    @Flag(help: "Recompute the feed-forward pre-activations in the backward pass instead of keeping them: about 9% more arithmetic per record, a third less activation memory (a 6 × 512-token record of all-MiniLM-L6-v2: 94 MB less); the same results.") var lowMemory = false
+    @OptionGroup var memory: MemoryOptions
 
     /// The output object.
     struct Output: Encodable {
@@ -50,7 +50,7 @@ struct GradNorm: ParsableCommand {
             let model = try options.load()
             let m = try model.validatedMaxLength(maxLength)
             let ids = { (t: String) in model.tokenizer.encode(t, maxLength: m) }
-            let scorer = RecordGradient(retriever: model, memory: lowMemory ? .recomputeFeedForward : .saveAll)
+            let scorer = RecordGradient(retriever: model, memory: memory.mode)
             let r = scorer.compute(query: ids(query), positive: ids(positive), negatives: negative.map(ids),
                                    temperature: temperature, tensorNorms: tensorNorms)
             guard r.loss.isFinite, r.gradNorm.isFinite else {

@@ -110,7 +110,7 @@ struct Predict: ParsableCommand {
         let first = file?.done.count ?? 0
         var progress = ProgressReporter(label: "predicting", total: positions.count, alreadyDone: first)
         // GradNormIR: two documents per thread at a time, side by side (as `score`).
-        let step = predictor.detector == .gradnormir ? (BLAS.engineThreads == 1 ? 1 : 2 * BLAS.engineThreads) : 256
+        let step = predictor.detector == .gradnormir ? GradNormScorer.documentsPerBatch : 256
         var j = first
         while j < positions.count {
             let batch = Array(positions[j..<min(positions.count, j + step)])

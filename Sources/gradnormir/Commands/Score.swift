@@ -28,7 +28,7 @@ struct Score: ParsableCommand {
     var onBadLine: BadLinePolicy = .fail
     @Option(help: "A persisted index of the corpus (`gradnormir index`, same model and --max-length): its embeddings are read instead of computed.")
     var index: String?
-    @Flag(help: "Recompute the feed-forward pre-activations in the backward pass instead of keeping them: about 9% more arithmetic per record, a third less activation memory (a 6 × 512-token record of all-MiniLM-L6-v2: 94 MB less); the same results.") var lowMemory = false
+    @OptionGroup var memory: MemoryOptions
 
     static let vocabulary = CommandVocabulary(
         resumeHint: "rerun with the same corpus, model and arguments to resume, or use another --out")
@@ -77,14 +77,13 @@ struct Score: ParsableCommand {
                     embedProgress.update($0, force: $0 == docs.count)
                 }
             }
-            let scorer = GradNormScorer(retriever: model, corpus: corpusIndex,
-                                        memory: lowMemory ? .recomputeFeedForward : .saveAll)
+            let scorer = GradNormScorer(retriever: model, corpus: corpusIndex, memory: memory.mode)
             var progress = ProgressReporter(label: "scoring", total: targets.count, alreadyDone: file.done.count)
             let started = Date()
             let first = file.done.count
             // Whole documents side by side, one per thread (a batch of a few per thread at a time,
             // written in order as each batch completes).
-            let batch = BLAS.engineThreads == 1 ? 1 : 2 * BLAS.engineThreads
+            let batch = GradNormScorer.documentsPerBatch
             var j = file.done.count
             while j < targets.count {
                 let part = chosen[j..<min(j + batch, targets.count)].map { (index: $0, id: docs[$0].id) }

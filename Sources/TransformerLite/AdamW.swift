@@ -88,6 +88,20 @@ public final class AdamW {
     }
 }
 
+extension AdamW {
+    /// θ ← θ − rate · (θ − θ₀), element-wise (a decoupled pull toward reference parameters θ₀,
+    /// e.g. the starting weights of a fine-tuning: L2-SP applied like AdamW's weight decay).
+    /// Precondition: 0 ≤ rate < 1.
+    public static func pull(_ parameters: FlatBuffer, toward anchor: FlatBuffer, rate: Double) {
+        precondition(parameters.count == anchor.count, "AdamW.pull: buffers differ in size")
+        precondition(rate >= 0 && rate < 1, "AdamW.pull: rate must be in [0, 1)")
+        let r = Float(rate), p = parameters.base, a = anchor.base
+        Parallel.chunks(parameters.count, minPerChunk: 1 << 16) { range in
+            for i in range { p[i] -= r * (p[i] - a[i]) }
+        }
+    }
+}
+
 /// Learning rate with linear warm-up from 0 to the peak over `warmupSteps`, then linear decay to 0
 /// at `totalSteps` (Hugging Face's `get_linear_schedule_with_warmup`, used by sentence-transformers).
 public struct LearningRateSchedule: Codable, Sendable, Equatable {

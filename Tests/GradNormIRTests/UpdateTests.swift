@@ -275,6 +275,44 @@ final class UpdateTrainerTests: XCTestCase {
         XCTAssertThrowsError(try full.validate())
     }
 
+    /// `anchor`: after the AdamW step, every parameter moves lr·anchor of the way back to the
+    /// starting weights — the plain step's parameters, pulled, to the bit; the starting model is
+    /// not written.
+    func testAnchorPullsEveryParameterTowardTheStart() throws {
+        let model = try SharedModel.retriever()
+        let docs = try smallCorpus()
+        var c = epochConfig(1)
+        let plain = try UpdateTrainer(retriever: model, documents: docs, config: c)
+        c.anchor = 3000
+        let anchored = try UpdateTrainer(retriever: model, documents: docs, config: c)
+        let start = model.checkpoint.parameters.toArray()
+        for t in 1...3 {
+            let seqs = plain.batchSequences(step: t)
+            if t == 1 {  // the warm-up's first rate is 0: nothing to pull yet
+                XCTAssertEqual(plain.runStep(sequences: seqs).learningRate, 0)
+                anchored.runStep(sequences: seqs)
+                continue
+            }
+            // Each step from the same parameters (so with the same gradients and moments).
+            anchored.parameters.withUnsafeMutableBufferPointer { a in
+                plain.parameters.withUnsafeBufferPointer { p in _ = a.update(fromContentsOf: p) } }
+            let lr = plain.runStep(sequences: seqs).learningRate
+            anchored.runStep(sequences: seqs)
+            let r = Float(lr * 3000), p = plain.parameters.toArray(), a = anchored.parameters.toArray()
+            XCTAssertGreaterThan(r, 0)
+            var moved = 0, mismatched = 0
+            for i in stride(from: 0, to: p.count, by: 97) {
+                if p[i] - r * (p[i] - start[i]) != a[i] { mismatched += 1 }
+                if a[i] != p[i] { moved += 1 }
+            }
+            XCTAssertEqual(mismatched, 0, "step \(t)")
+            XCTAssertGreaterThan(moved, 0, "step \(t): the pull changed nothing")
+        }
+        XCTAssertEqual(model.checkpoint.parameters.toArray(), start, "the starting model is not written")
+        c.anchor = 1 / c.learningRate
+        XCTAssertThrowsError(try c.validate())
+    }
+
     func testRestPositiveIsTheDocumentWithoutTheCrop() throws {
         let model = try SharedModel.retriever()
         let docs = try smallCorpus() + ["tiny"]

@@ -46,6 +46,10 @@ public struct UpdateConfig: Codable, Sendable, Equatable {
     /// round(share × batchSize) slots, at least one; the new documents fill the rest. Ignored when
     /// the update is given no replay documents.
     public var replayShare: Double = 0.25
+    /// Pull toward the starting weights (a decoupled L2-SP regulariser): after each AdamW step,
+    /// θ ← θ − lr_t · anchor · (θ − θ₀), with lr_t the step's learning rate. 0 (the default) is the
+    /// plain update; with lr 2e-5, an anchor of 1,000 takes 2% of the way back per step at the peak.
+    public var anchor: Double = 0
     /// AdamW's β₁, β₂ and ε (PyTorch's defaults).
     public var beta1: Double = 0.9
     public var beta2: Double = 0.999
@@ -68,7 +72,7 @@ public struct UpdateConfig: Codable, Sendable, Equatable {
         try get(.maxGradNorm, &maxGradNorm); try get(.temperature, &temperature)
         try get(.cropMin, &cropMin); try get(.cropMax, &cropMax); try get(.maxLength, &maxLength)
         try get(.seed, &seed); try get(.batching, &batching); try get(.positive, &positive)
-        try get(.replayShare, &replayShare)
+        try get(.replayShare, &replayShare); try get(.anchor, &anchor)
         try get(.beta1, &beta1); try get(.beta2, &beta2); try get(.epsilon, &epsilon)
     }
 
@@ -90,6 +94,9 @@ public struct UpdateConfig: Codable, Sendable, Equatable {
         }
         guard replayShare.isFinite, replayShare >= 0, Int((replayShare * Double(batchSize)).rounded()) < batchSize else {
             throw fail("replay share must leave at least one slot of each batch to the new documents (got \(replayShare) of \(batchSize))")
+        }
+        guard anchor.isFinite, anchor >= 0, learningRate * anchor < 1 else {
+            throw fail("anchor must be ≥ 0 with learning rate × anchor < 1 (got \(anchor))")
         }
         guard maxLength >= 3 else { throw fail("max length must be at least 3 ([CLS], one token, [SEP]) (got \(maxLength))") }
         guard beta1.isFinite, beta2.isFinite, (0..<1).contains(beta1), (0..<1).contains(beta2) else {

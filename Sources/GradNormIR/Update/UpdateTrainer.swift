@@ -41,6 +41,8 @@ public final class UpdateTrainer {
 
     private let encoder: Encoder
     private let grads: FlatBuffer
+    /// θ₀, the starting model's parameters (shared with it, never written), when `config.anchor` > 0.
+    private let start: FlatBuffer?
     let cls: Int, sep: Int
     private var dEmbeddings: [Float] = []
 
@@ -114,6 +116,7 @@ public final class UpdateTrainer {
         }
         self.encoder = Encoder(layout: layout, parameters: parameters)
         self.grads = FlatBuffer(count: layout.count)
+        self.start = config.anchor > 0 ? retriever.checkpoint.parameters : nil
         if config.batching == .neighbours {
             // Neighbours by the starting model (its search embeddings of the truncated documents),
             // so a resumed run plans the same batches.
@@ -163,6 +166,7 @@ public final class UpdateTrainer {
         let norm = GradientClipping.clipGlobalNorm(grads, maxNorm: config.maxGradNorm)
         let lr = schedule.rate(step: t)
         optimizer.step(parameters: parameters, gradients: grads, learningRate: lr)
+        if let start { AdamW.pull(parameters, toward: start, rate: lr * config.anchor) }
         losses.append(loss)
         tokens += batch.tokenCount
         seconds += Date().timeIntervalSince(started)

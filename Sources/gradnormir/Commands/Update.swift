@@ -46,6 +46,7 @@ struct Update: ParsableCommand {
     @Option(help: "Known documents to mix into every batch (a replay buffer): a BEIR folder or a JSONL file of documents.")
     var replay: String?
     @Option(name: .long, parsing: .unconditional, help: "Share of each batch given to --replay documents (default 0.25).") var replayShare: Double?
+    @Option(name: .long, parsing: .unconditional, help: "Pull toward the starting weights after every step: θ ← θ − lr·anchor·(θ − θ₀) (an L2-SP regulariser against forgetting; default 0, none).") var anchor: Double?
     @Option(name: .long, parsing: .unconditional, help: "Save the resume state every N steps (default 20).") var saveEvery: Int = 20
     @Flag(help: "Discard a saved state or finished update in OUT and start over.") var restart = false
     @Option(name: .long, help: "What to do with a bad corpus line: fail (default) or skip (and count).")
@@ -80,6 +81,7 @@ struct Update: ParsableCommand {
         if let batching { c.batching = batching }
         if let positive { c.positive = positive }
         if let replayShare { c.replayShare = replayShare }
+        if let anchor { c.anchor = anchor }
         return c
     }
 

@@ -104,6 +104,8 @@ final class UpdateCommandTests: XCTestCase {
             (["update", "--corpus", corpus, "--out", out, "--replay", empty], "no documents"),
             (["update", "--corpus", corpus, "--out", out, "--replay-share", "0.5"], "--replay-share needs --replay"),
             (["update", "--corpus", corpus, "--out", out, "--replay", corpus, "--replay-share", "1"], "replay share"),
+            (["update", "--corpus", corpus, "--out", out, "--replay", corpus, "--replay-share", "1e300"], "replay share"),
+            (["update", "--corpus", corpus, "--out", out, "--anchor", "-1"], "anchor"),
         ]
         for (args, message) in cases {
             let r = try CLITests.run(args)

@@ -94,7 +94,7 @@ public struct UpdateConfig: Codable, Sendable, Equatable {
         guard cropMin.isFinite, cropMax.isFinite, cropMin > 0, cropMin <= cropMax, cropMax <= 1 else {
             throw fail("crop shares must satisfy 0 < min ≤ max ≤ 1 (got \(cropMin)…\(cropMax))")
         }
-        guard replayShare.isFinite, replayShare >= 0, Int((replayShare * Double(batchSize)).rounded()) < batchSize else {
+        guard replayShare.isFinite, replayShare >= 0, replayShare <= 1, replaySlots(available: batchSize) < batchSize else {
             throw fail("replay share must leave at least one slot of each batch to the new documents (got \(replayShare) of \(batchSize))")
         }
         guard anchor.isFinite, anchor >= 0, learningRate * anchor < 1 else {
@@ -105,6 +105,12 @@ public struct UpdateConfig: Codable, Sendable, Equatable {
             throw fail("AdamW betas must be in [0, 1)")
         }
         guard epsilon.isFinite, epsilon > 0 else { throw fail("AdamW epsilon must be positive") }
+    }
+
+    /// Replay slots of each batch when `available` replay documents are given: round(share ×
+    /// batch), at least one, at most `available`; none without replay documents.
+    public func replaySlots(available: Int) -> Int {
+        available == 0 ? 0 : min(available, max(1, Int((replayShare * Double(batchSize)).rounded())))
     }
 
     var adamW: AdamWConfig {

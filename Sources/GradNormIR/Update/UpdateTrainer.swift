@@ -79,8 +79,7 @@ public final class UpdateTrainer {
         if !replayContents.isEmpty && config.replayShare <= 0 {
             throw GradNormIRError.invalidInput("replay documents were given with a replay share of 0")
         }
-        let replaySlots = replayContents.isEmpty ? 0
-            : min(replayContents.count, max(1, Int((config.replayShare * Double(config.batchSize)).rounded())))
+        let replaySlots = config.replaySlots(available: replayContents.count)
         self.replaySlots = replaySlots
         guard let cls = tok.id(of: "[CLS]"), let sep = tok.id(of: "[SEP]") else {
             throw GradNormIRError.tokenizer(path: retriever.checkpoint.vocabFile, reason: "vocabulary lacks [CLS] or [SEP]")

@@ -224,8 +224,9 @@ def main():
     say(f"{args.model}: chosen setting {chosen} (mean dev gains {mean})")
     base_en = os.path.join(args.work, args.model, "base.en.test.json")
     if not os.path.isfile(base_en):
-        run(["recall", "--model", s.model, "--dataset", os.path.join(DATA, "debdesc-lang", "en"), "--split", "test",
-             "--threads", args.threads, "--max-length", MAX_LENGTH], s.log, stdout=base_en)
+        en_dataset = os.path.join("debdesc-lang", "en")
+        run(["recall", "--model", s.model, "--index", s.base_index(en_dataset), "--dataset", os.path.join(DATA, en_dataset),
+             "--split", "test", "--threads", args.threads, "--max-length", MAX_LENGTH], s.log, stdout=base_en)
     english = load(base_en)["recall"]
     test_rows = s.test(chosen) if "test" in phases else []
     forget_rows = s.forget(chosen) if "forget" in phases else []

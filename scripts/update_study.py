@@ -21,7 +21,12 @@ description corpora (scripts/build_debdesc.py) and writes a report:
 An update takes the model folder, the corpus and the setting; every output is a file in --work
 (model folders, one JSON per recall), so a rerun goes on where it stopped.
 
-Usage: scripts/update_study.py [--work DIR] [--model NAME] [--phases tune,test,forget,report]
+- remedies (only when named): against a loss on unseen French — the `--anchor` strength chosen on the
+  dev half of the French queries after the French update, then the games update with it, and with
+  the French descriptions as `--replay`, measured on unseen French and the games test half.
+
+Usage: scripts/update_study.py [--work DIR] [--model NAME] [--setting TAG]
+                               [--phases tune,test,forget,remedies,report]
 """
 import argparse
 import json
@@ -45,6 +50,11 @@ NOISE = 0.01
 # Candidate settings: tag -> `update` arguments (every argument the candidates differ in is given,
 # so a candidate does not change when `update`'s defaults do). The first is the authors' recipe at
 # 2 epochs; the last adds hard in-batch negatives (batches of near neighbours).
+# Remedies against forgetting, added to a candidate's arguments (the `remedies` phase): pulls toward
+# the starting weights, and a replay buffer of the French descriptions.
+ANCHORS = ["anchor1000", "anchor5000"]
+REMEDIES = {"anchor1000": ["--anchor", "1000"], "anchor5000": ["--anchor", "5000"],
+            "replay-fr": ["--replay", os.path.join(DATA, "debdesc-lang", "fr"), "--replay-share", "0.25"]}
 CANDIDATES = {
     "e2-lr2e-05": ["--epochs", "2", "--lr", "2e-5", "--batching", "random"],
     "e2-lr5e-05": ["--epochs", "2", "--lr", "5e-5", "--batching", "random"],
@@ -83,13 +93,15 @@ class Study:
         os.makedirs(os.path.join(work, model), exist_ok=True)
         self.log = os.path.join(work, model, "study.log")
 
-    def updated(self, lang, tag):
-        """The model updated on the shifted corpus `lang` (CORPORA) with setting `tag` (trained once)."""
-        out = os.path.join(self.work, self.short, f"{lang}-{tag}")
+    def updated(self, lang, tag, remedy=""):
+        """The model updated on the shifted corpus `lang` (CORPORA) with setting `tag` and, if given,
+        a REMEDIES entry (trained once)."""
+        out = os.path.join(self.work, self.short, f"{lang}-{tag}" + (f"-{remedy}" if remedy else ""))
         if not os.path.isfile(os.path.join(out, "update.json")):
-            say(f"{self.short}: update on {lang} with {tag}")
+            say(f"{self.short}: update on {lang} with {tag} {remedy}")
             run(["update", "--model", self.model, "--corpus", os.path.join(DATA, CORPORA[lang]),
-                 "--out", out, "--threads", self.threads, "--max-length", MAX_LENGTH] + CANDIDATES[tag], self.log)
+                 "--out", out, "--threads", self.threads, "--max-length", MAX_LENGTH] + CANDIDATES[tag]
+                + (REMEDIES[remedy] if remedy else []), self.log)
         return out
 
     def base_index(self, dataset):
@@ -154,6 +166,29 @@ class Study:
         return rows
 
 
+    def remedies(self, tag):
+        """Against a loss on unseen French (paraphrase-MiniLM-L3-v2's): the anchor strength is chosen on
+        the DEV half of the French queries after the French update (the best recall; none included, ties
+        to the weaker pull), then the games update with it is measured on unseen French and the games
+        test half; the replay of the French descriptions during the games update is measured likewise."""
+        plain = self.recall(self.updated("fr", tag), CORPORA["fr"], "dev", f"fr-{tag}.lang.dev")
+        dev = {"": plain["recall"]}
+        rows = [{"remedy": "none", "fr_dev": plain}]
+        for a in ANCHORS:
+            r = self.recall(self.updated("fr", tag, a), CORPORA["fr"], "dev", f"fr-{tag}-{a}.lang.dev")
+            dev[a] = r["recall"]
+            rows.append({"remedy": a, "fr_dev": r})
+        chosen = max(dev, key=lambda a: (dev[a], -ANCHORS.index(a) if a else 1))
+        games = []
+        for remedy in ([chosen] if chosen else []) + ["replay-fr"]:
+            m = self.updated("games", tag, remedy)
+            games.append({"remedy": remedy,
+                          "games_test": self.recall(m, CORPORA["games"], "test", f"games-{tag}-{remedy}.lang.test"),
+                          "unseen_fr": self.recall(m, os.path.join("debdesc-unseen", "fr"), "all",
+                                                   f"games-{tag}-{remedy}.unseen-fr")})
+        return {"dev": rows, "chosen": chosen or "none", "games": games}
+
+
 def fmt_pair(r):
     return (f"{r['baseline_recall']:.3f} → {r['recall']:.3f} ({100 * r['delta']:+.1f}; "
             f"{r['gained']}/{r['lost']}, p {r['sign_test_p']:.2g})")
@@ -173,6 +208,17 @@ def report(model, tune_rows, chosen, mean, english, test_rows, forget_rows):
             out.append(f"| {tag} | " + " | ".join(cells) + f" | {100 * mean[tag]:+.1f} |")
     out += ["", f"Chosen: **{chosen}** (the fewest steps within {100 * NOISE:.0f} point of the best mean dev gain).", ""]
     return "\n".join(out + report_tables(chosen, english, test_rows, forget_rows))
+
+
+def report_remedies(rem):
+    out = ["### Remedies for a loss on unseen French", "",
+           "Anchor strength chosen on the dev half of the French queries after the French update:", "",
+           "| remedy | French dev half |", "|---|---|"]
+    out += [f"| {r['remedy']} | {fmt_pair(r['fr_dev'])} |" for r in rem["dev"]]
+    out += ["", f"Chosen: **{rem['chosen']}**. The games update with a remedy:", "",
+            "| remedy | games test half | unseen French |", "|---|---|---|"]
+    out += [f"| {g['remedy']} | {fmt_pair(g['games_test'])} | {fmt_pair(g['unseen_fr'])} |" for g in rem["games"]]
+    return out + [""]
 
 
 def report_tables(chosen, en, test_rows, forget_rows):
@@ -230,13 +276,17 @@ def main():
     english = load(base_en)["recall"]
     test_rows = s.test(chosen) if "test" in phases else []
     forget_rows = s.forget(chosen) if "forget" in phases else []
+    remedies = s.remedies(chosen) if "remedies" in phases else None
     if "report" in phases:
         text = report(args.model, tune_rows, chosen, mean, english, test_rows, forget_rows)
+        if remedies:
+            text += "\n" + "\n".join(report_remedies(remedies))
         path = os.path.join(args.work, args.model, "report.md")
         with open(path, "w", encoding="utf-8") as f:
             f.write(text + "\n")
-        json.dump({"chosen": chosen, "mean_dev_gain": mean, "tune": tune_rows, "test": test_rows,
-                   "forget": forget_rows}, open(os.path.join(args.work, args.model, "study.json"), "w"), indent=1)
+        with open(os.path.join(args.work, args.model, "study.json"), "w", encoding="utf-8") as f:
+            json.dump({"chosen": chosen, "mean_dev_gain": mean, "tune": tune_rows, "test": test_rows,
+                       "forget": forget_rows, "remedies": remedies}, f, indent=1)
         print(text)
 
 

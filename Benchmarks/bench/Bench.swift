@@ -37,25 +37,25 @@ struct Bench: ParsableCommand {
     var referenceDocuments: Int?
     @Option(help: "Second candidate retriever (skipped when absent).")
     var secondModel: String = "models/paraphrase-MiniLM-L3-v2"
-    @Option(help: "Comma-separated sections to run: forward, record, memory, accuracy, simulate, search (the record section measures the roofline beside each record and alternates its repetitions with PyTorch's; memory — the peak resident set of one 6 × 512-token record in a child process, keeping or recomputing the feed-forward activations, and PyTorch's; simulate — the evolving-corpus replay of `gradnormir simulate`, under 20 minutes — and search — exact top-k of VectorIndex against FAISS's IndexFlatIP on 40k and 1M random unit vectors, FAISS from `pip install faiss-cpu` — run only when named).",
+    @Option(help: "Comma-separated sections to run: forward, record, memory, document, accuracy, simulate, search (the record section measures the roofline beside each record and alternates its repetitions with PyTorch's; memory — the peak resident set of one 6 × 512-token record in a child process, keeping or recomputing the feed-forward activations, and PyTorch's; document — seconds per scored document on jargon (8 positives, 256 tokens) against PyTorch's plain procedure on the same documents, alternating batch by batch, and the index; simulate — the evolving-corpus replay of `gradnormir simulate`, under 20 minutes — and search — exact top-k of VectorIndex against FAISS's IndexFlatIP on 40k and 1M random unit vectors, FAISS from `pip install faiss-cpu` — run only when named).",
             transform: CommaList.parser { "unknown section '\($0)' (known: \(Section.allCases.map(\.rawValue).joined(separator: ", ")))" })
-    var sections = CommaList<Section>([.forward, .record, .memory, .accuracy])
+    var sections = CommaList<Section>([.forward, .record, .memory, .document, .accuracy])
     @Flag(help: "Skip the PyTorch comparison even when torch is importable.")
     var noTorch = false
     @Option(help: "Folder for the JSON results.")
     var out: String = "results"
 
     /// The bench's sections.
-    enum Section: String, CaseIterable, ExpressibleByArgument { case forward, record, memory, accuracy, simulate, search }
+    enum Section: String, CaseIterable, ExpressibleByArgument { case forward, record, memory, document, accuracy, simulate, search }
 
     func validate() throws {
         guard threads.values.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--threads: thread counts must be positive") }
         guard !(quick && full) else { throw ValidationError("--quick and --full exclude each other") }
         if let n = documents, n < 1 { throw ValidationError("--documents must be at least 1") }
         if let n = referenceDocuments, n < 1 { throw ValidationError("--reference-documents must be at least 1") }
-        // Fail before the timed sections when the accuracy section's corpora are missing.
-        if sections.values.contains(.accuracy),
-           !FileManager.default.fileExists(atPath: (dataDir as NSString).appendingPathComponent("reference/corpus.jsonl")) {
+        // Fail before the timed sections when the accuracy or document section's corpora are missing.
+        let needed = [(Section.accuracy, "reference"), (.document, "jargon")].filter { sections.values.contains($0.0) }.map(\.1)
+        if needed.contains(where: { !FileManager.default.fileExists(atPath: (dataDir as NSString).appendingPathComponent("\($0)/corpus.jsonl")) }) {
             throw ValidationError(full && data == nil
                 ? "--full needs the large corpora in data/corpora-full: run `make corpora-full` first (about 2,500 documents per corpus where the Debian sources allow)"
                 : "no corpora in \(dataDir): run `make setup` (or `make corpora`) first")
@@ -121,6 +121,14 @@ struct Bench: ParsableCommand {
             results["memory"] = memory
             if let peak = (memory[ActivationMemory.saveAll.rawValue] as? [String: Any])?["peak_rss_mb"] as? Double {
                 results["peak_rss_mb_record_6x512"] = peak
+            }
+        }
+        if wanted.contains(.document) {
+            do {
+                results["document"] = try DocumentBench(retriever: retriever, dataDir: dataDir, quick: quick,
+                                                        torch: !noTorch && !quick).run(threadCounts: threadCounts)
+            } catch let e as GradNormIRError {
+                throw ValidationError("document section: \(e.description)")
             }
         }
         if wanted.contains(.accuracy) {

@@ -1,5 +1,8 @@
 import Dispatch
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Monotonic seconds.
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
@@ -53,4 +56,52 @@ func runPythonJSON(_ arguments: [String]) -> (status: Int32, object: [String: An
     p.waitUntilExit()
     guard p.terminationStatus == 0 else { return (p.terminationStatus, nil) }
     return (0, try? JSONSerialization.jsonObject(with: data) as? [String: Any])
+}
+
+/// A comparison script kept running (`python3 SCRIPT --serve …`): it prints "ready" once loaded,
+/// then answers each JSON request line on its standard input with one JSON line — so the bench can
+/// alternate its own repetitions with the script's (A B A B …) on the same inputs.
+final class PythonServer {
+    private let process = Process()
+    private let input = Pipe(), output = Pipe()
+    private var buffer = Data()
+
+    /// nil when the script did not start or did not say "ready".
+    init?(arguments: [String]) {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3"] + arguments
+        process.standardInput = input
+        process.standardOutput = output
+        signal(SIGPIPE, SIG_IGN)  // a dead server must fail a write, not end the bench
+        guard (try? process.run()) != nil, readLine() == "ready" else {
+            if process.isRunning { process.terminate() }
+            return nil
+        }
+    }
+
+    private func readLine() -> String? {
+        while true {
+            if let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
+                buffer.removeSubrange(buffer.startIndex...nl)
+                return line
+            }
+            let more = output.fileHandleForReading.availableData
+            if more.isEmpty { return nil }
+            buffer.append(more)
+        }
+    }
+
+    /// The answer to one request; nil when the process failed or answered with no JSON object.
+    func ask(_ request: [String: Any]) -> [String: Any]? {
+        guard process.isRunning, var line = try? JSONSerialization.data(withJSONObject: request) else { return nil }
+        line.append(UInt8(ascii: "\n"))
+        guard (try? input.fileHandleForWriting.write(contentsOf: line)) != nil, let answer = readLine() else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any]
+    }
+
+    func stop() {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
 }

@@ -1,9 +1,6 @@
 import Foundation
 import GradNormIR
 import TransformerLite
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Section 2: the GradNormIR record — 1 query + 1 positive + 4 negatives of T tokens each, forward,
 /// InfoNCE, backward and gradient norm — per record, against the sgemm roofline and, when a Python
@@ -46,7 +43,7 @@ struct RecordBench {
 
     /// Starts PyTorch's record server on the same model, if torch is importable; nil otherwise
     /// (with a note why).
-    func startTorch() -> TorchRecordServer? {
+    func startTorch() -> PythonServer? {
         guard torch else { return nil }
         let script = "Benchmarks/torch_record_bench.py"
         guard FileManager.default.fileExists(atPath: script) else {
@@ -58,7 +55,7 @@ struct RecordBench {
             return nil
         }
         note("bench: starting PyTorch on the same records (\(script) --serve)…")
-        let server = TorchRecordServer(arguments: [script, "--serve", "--model", retriever.checkpoint.folder])
+        let server = PythonServer(arguments: [script, "--serve", "--model", retriever.checkpoint.folder])
         if server == nil { note("bench: the PyTorch script did not start: comparison skipped") }
         return server
     }
@@ -204,50 +201,12 @@ extension RecordBench {
     }
 }
 
-/// PyTorch's side of the interleaved record timing: `python3 Benchmarks/torch_record_bench.py
-/// --serve …` kept running, one request line and one answer line per record.
-final class TorchRecordServer {
-    private let process = Process()
-    private let input = Pipe(), output = Pipe()
-    private var buffer = Data()
-
-    init?(arguments: [String]) {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        process.standardInput = input
-        process.standardOutput = output
-        signal(SIGPIPE, SIG_IGN)  // a dead server must fail a write, not end the bench
-        guard (try? process.run()) != nil, readLine() == "ready" else {
-            if process.isRunning { process.terminate() }
-            return nil
-        }
-    }
-
-    private func readLine() -> String? {
-        while true {
-            if let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
-                buffer.removeSubrange(buffer.startIndex...nl)
-                return line
-            }
-            let more = output.fileHandleForReading.availableData
-            if more.isEmpty { return nil }
-            buffer.append(more)
-        }
-    }
-
-    /// PyTorch's seconds and gradient norm for one record (after `warmup` untimed ones); nil when
-    /// the process failed.
+extension PythonServer {
+    /// PyTorch's seconds and gradient norm for one record of torch_record_bench.py's ids (after
+    /// `warmup` untimed ones); nil when the process failed.
     func record(threads: Int, lengths: [Int], warmup: Int) -> (seconds: Double, gradNorm: Double)? {
-        guard process.isRunning else { return nil }
-        let request = "{\"threads\": \(threads), \"lengths\": [\(lengths.map(String.init).joined(separator: ", "))], \"warmup\": \(warmup)}\n"
-        guard (try? input.fileHandleForWriting.write(contentsOf: Data(request.utf8))) != nil, let line = readLine(), let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+        guard let obj = ask(["threads": threads, "lengths": lengths, "warmup": warmup]),
               let s = obj["seconds"] as? Double, let g = obj["grad_norm"] as? Double else { return nil }
         return (s, g)
-    }
-
-    func stop() {
-        try? input.fileHandleForWriting.close()
-        process.waitUntilExit()
     }
 }

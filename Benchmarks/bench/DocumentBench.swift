@@ -40,7 +40,9 @@ struct DocumentBench {
         let (docs, _) = try BEIRDataset.loadCorpus(path: (folder as NSString).appendingPathComponent("corpus.jsonl"))
         let config = self.config
         let n = docs.count
-        let picked = (0..<min(documentCount, n)).map { ($0 * n + n / 2) / max(1, documentCount) }
+        let k = min(documentCount, n)  // k documents spread over the corpus, all different
+        let picked = (0..<k).map { ($0 * n + n / 2) / k }
+        guard k > 0 else { throw GradNormIRError.invalidInput("\(folder)/corpus.jsonl has no documents") }
         let maxThreads = threadCounts.max() ?? 1
 
         var server: PythonServer?

@@ -47,20 +47,29 @@ SHIFTED = LANGS + ["games"]
 TUNING = ["fr", "ja"]
 MAX_LENGTH = "256"
 NOISE = 0.01
-# Candidate settings: tag -> `update` arguments (every argument the candidates differ in is given,
-# so a candidate does not change when `update`'s defaults do). The first is the authors' recipe at
-# 2 epochs; the last adds hard in-batch negatives (batches of near neighbours).
 # Remedies against forgetting, added to a candidate's arguments (the `remedies` phase): pulls toward
 # the starting weights, and a replay buffer of the French descriptions.
 ANCHORS = ["anchor1000", "anchor5000"]
 REMEDIES = {"anchor1000": ["--anchor", "1000"], "anchor5000": ["--anchor", "5000"],
             "replay-fr": ["--replay", os.path.join(DATA, "debdesc-lang", "fr"), "--replay-share", "0.25"]}
+# Candidate settings: tag -> `update` arguments (every argument the candidates differ in is given,
+# so a candidate does not change when `update`'s defaults do). The first is the authors' recipe at
+# 2 epochs; e2-lr2e-05-neighbours adds hard in-batch negatives (batches of near neighbours).
+AUTHORS_TASK = ["--positive", "document", "--crop-min", "0.1", "--crop-max", "0.5"]
 CANDIDATES = {
-    "e2-lr2e-05": ["--epochs", "2", "--lr", "2e-5", "--batching", "random"],
-    "e2-lr5e-05": ["--epochs", "2", "--lr", "5e-5", "--batching", "random"],
-    "e2-lr1e-04": ["--epochs", "2", "--lr", "1e-4", "--batching", "random"],
-    "e4-lr2e-05": ["--epochs", "4", "--lr", "2e-5", "--batching", "random"],
-    "e2-lr2e-05-neighbours": ["--epochs", "2", "--lr", "2e-5", "--batching", "neighbours"],
+    "e2-lr2e-05": ["--epochs", "2", "--lr", "2e-5", "--batching", "random"] + AUTHORS_TASK,
+    "e2-lr5e-05": ["--epochs", "2", "--lr", "5e-5", "--batching", "random"] + AUTHORS_TASK,
+    "e2-lr1e-04": ["--epochs", "2", "--lr", "1e-4", "--batching", "random"] + AUTHORS_TASK,
+    "e4-lr2e-05": ["--epochs", "4", "--lr", "2e-5", "--batching", "random"] + AUTHORS_TASK,
+    "e2-lr2e-05-neighbours": ["--epochs", "2", "--lr", "2e-5", "--batching", "neighbours"] + AUTHORS_TASK,
+    # Added in a second round (same dev halves, same rule): the inverse cloze task, a higher
+    # learning rate, and short crops (closer to the length of a synopsis query), each with the
+    # neighbour batches.
+    "e2-lr2e-05-neighbours-rest": ["--epochs", "2", "--lr", "2e-5", "--batching", "neighbours",
+                                   "--positive", "rest", "--crop-min", "0.1", "--crop-max", "0.5"],
+    "e2-lr5e-05-neighbours": ["--epochs", "2", "--lr", "5e-5", "--batching", "neighbours"] + AUTHORS_TASK,
+    "e2-lr2e-05-neighbours-short": ["--epochs", "2", "--lr", "2e-5", "--batching", "neighbours",
+                                    "--positive", "document", "--crop-min", "0.05", "--crop-max", "0.25"],
 }
 
 

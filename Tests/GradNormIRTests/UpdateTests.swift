@@ -176,7 +176,8 @@ final class UpdateTrainerTests: XCTestCase {
     func testBatchPlanCoversEveryDocumentOncePerEpochWithValidCrops() throws {
         let model = try SharedModel.retriever()
         let docs = try smallCorpus()
-        let c = epochConfig(2)
+        var c = epochConfig(2)
+        c.positive = .document  // every positive is its whole document (checked below; `.rest`: its own test)
         let trainer = try UpdateTrainer(retriever: model, documents: docs, config: c)
         let n = trainer.contents.count, perEpoch = (n + 3) / 4
         XCTAssertEqual(trainer.totalSteps, 2 * perEpoch)
@@ -219,6 +220,7 @@ final class UpdateTrainerTests: XCTestCase {
         var c = epochConfig(2)
         c.batchSize = 8
         c.replayShare = 0.25
+        c.positive = .document  // so that every slot's positive is its whole document (checked below)
         let trainer = try UpdateTrainer(retriever: model, documents: docs, replay: known, config: c)
         XCTAssertEqual(trainer.replaySlots, 2)
         XCTAssertEqual(trainer.newPerBatch, 6)

@@ -51,8 +51,8 @@ struct Simulate: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Batch size of the updates (in-batch negatives).") var batchSize: Int = 16
     @Option(help: "Batches of the updates: random (the authors' shuffle) or neighbours (hard in-batch negatives).")
     var batching: UpdateBatching = UpdateConfig().batching
-    @Option(help: "Positive of the updates' query crops: document (the authors') or rest (inverse cloze).")
-    var positive: UpdatePositive = .document
+    @Option(help: "Positive of the updates' query crops: rest (inverse cloze; `update`'s default) or document (the authors').")
+    var positive: UpdatePositive = UpdateConfig().positive
     @Option(parsing: .unconditional, help: "Seed of every draw.") var seed: UInt64 = 0
     @Flag(help: "Discard the results already in --out and start from S1.") var restart = false
 

@@ -9,11 +9,12 @@ struct Update: ParsableCommand {
         abstract: "Fine-tune the retriever on a corpus without labels and save the updated model.",
         discussion: """
             The unsupervised update of METHOD.md: each step takes a batch of documents, uses a random \
-            contiguous crop of 10–50% of each document's tokens as its query and the whole document as its \
-            positive, the batch's other documents as negatives (InfoNCE, cosine, temperature τ), clips the \
+            contiguous crop of 10–50% of each document's tokens as its query and the rest of the document as its \
+            positive (the inverse cloze task; --positive document: the whole document, the authors' task), the \
+            batch's other documents as negatives (InfoNCE, cosine, temperature τ), clips the \
             gradient's global norm and takes one AdamW step (linear warm-up and decay). No dropout; position \
             embeddings are trained. A batch holds near neighbours (by the starting model: hard in-batch \
-            negatives; --batching random is the authors' shuffle); --positive rest changes the task (see its help). \
+            negatives; --batching random is the authors' shuffle). \
             --replay mixes documents the model already serves into every batch (a replay buffer: --replay-share of \
             each batch, drawn afresh at every step), so that the update does not forget them. OUT receives a Hugging Face / sentence-transformers model folder \
             (model.safetensors, config and tokenizer files) and update.json (the summary). The state \
@@ -41,7 +42,7 @@ struct Update: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Largest share of a document's tokens in its query crop (default 0.5).") var cropMax: Double?
     @Option(help: "Batches: neighbours (near neighbours together: hard in-batch negatives; default) or random (a seeded shuffle, the authors' recipe).")
     var batching: UpdateBatching?
-    @Option(help: "Positive of a query crop: document (the whole document, the authors' task; default) or rest (the document with the crop cut out: the inverse cloze task).")
+    @Option(help: "Positive of a query crop: rest (the document with the crop cut out: the inverse cloze task; default) or document (the whole document, the authors' task).")
     var positive: UpdatePositive?
     @Option(help: "Known documents to mix into every batch (a replay buffer): a BEIR folder or a JSONL file of documents.")
     var replay: String?

@@ -4,8 +4,8 @@ import TransformerLite
 
 /// Section 4 (opt-in, `--sections simulate`): the evolving-corpus replay of `gradnormir simulate`
 /// on its default stream (package descriptions: English, then five other languages and the games
-/// section) at a size that finishes in under 20 minutes on 2 cores (9.7 on an idle machine, 15.8
-/// with another job beside it): 10 sessions of 48 documents, GradNormIR scoring 6 new and 6 known documents per decision.
+/// section) at a size that finishes in under 20 minutes on 2 cores (6.8 on an idle machine with the
+/// inverse-cloze update default, 9.7 with the authors' task, 15.8 with another job beside it): 10 sessions of 48 documents, GradNormIR scoring 6 new and 6 known documents per decision.
 /// `--quick`: 4 sessions of 20 documents, 3 + 3 scored.
 enum SimulateBench {
     static func config(quick: Bool) -> SimulationConfig {

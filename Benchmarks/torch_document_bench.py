@@ -51,7 +51,8 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "Benchmarks"))
-from torch_bert import POSITION_EMBEDDINGS, Bert, l2_normalize, load_tokenizer, mean_pool  # noqa: E402
+from torch_bert import (POSITION_EMBEDDINGS, Bert, l2_normalize, load_tokenizer, mean_pool,  # noqa: E402
+                        pad_batch)
 from torch_record_bench import run_record  # noqa: E402
 
 MASK64 = (1 << 64) - 1
@@ -103,20 +104,11 @@ class Procedure:
         self.exclusion = min(100, max(2 * args.positives, (n + 9) // 10), max(0, n - 1))
         self.candidates = min(100, max(0, n - 1))
 
-    def padded(self, id_lists):
-        T = max(len(s) for s in id_lists)
-        ids = torch.zeros(len(id_lists), T, dtype=torch.int64)
-        mask = torch.zeros(len(id_lists), T, dtype=torch.bool)
-        for i, s in enumerate(id_lists):
-            ids[i, : len(s)] = torch.tensor(s, dtype=torch.int64)
-            mask[i, : len(s)] = True
-        return ids, mask
-
     def build_index(self):
         rows = []
         with torch.no_grad():
             for start in range(0, len(self.ids), INDEX_BATCH):
-                ids, mask = self.padded(self.ids[start : start + INDEX_BATCH])
+                ids, mask = pad_batch(self.ids[start : start + INDEX_BATCH])
                 _, last = self.bert.forward(ids, mask, attention=self.args.attention)
                 rows.append(l2_normalize(mean_pool(last, mask)))
         self.embeddings = torch.cat(rows)
@@ -150,7 +142,7 @@ class Procedure:
             negatives = [c for c in candidates if c not in excluded][: a.negatives]
             if len(negatives) < a.negatives:
                 continue
-            batch, mask = self.padded([ids, self.ids[x]] + [self.ids[c] for c in negatives])
+            batch, mask = pad_batch([ids, self.ids[x]] + [self.ids[c] for c in negatives])
             _, norm = run_record(self.bert, self.params, batch, a.attention, mask)
             norms.append(norm)
         score = sum(norms) / len(norms) if norms and all(math.isfinite(v) for v in norms) else None

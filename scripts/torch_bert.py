@@ -144,19 +144,25 @@ class Bert:
         """Pads a batch to its longest sequence and runs it (no gradients). Returns (normalised
         embeddings (B, C), pre-normalisation norms (B,), embedding-layer outputs, last-layer
         outputs)."""
-        B = len(id_lists)
-        T = max(len(s) for s in id_lists)
-        ids = torch.zeros(B, T, dtype=torch.int64)  # [PAD] = 0
-        mask = torch.zeros(B, T, dtype=torch.bool)
-        for i, s in enumerate(id_lists):
-            ids[i, : len(s)] = torch.tensor(s, dtype=torch.int64)
-            mask[i, : len(s)] = True
+        ids, mask = pad_batch(id_lists)
         with torch.no_grad():
             emb_out, last = self.forward(ids, mask)
             pooled = mean_pool(last, mask)
             norms = pooled.norm(dim=-1)
             normed = pooled / norms.clamp_min(1e-12).unsqueeze(-1)
         return normed, norms, emb_out, last
+
+
+def pad_batch(id_lists):
+    """Token id lists padded with [PAD] = 0 to the longest: ((B, T) int64 ids, (B, T) bool mask,
+    True = real token)."""
+    T = max(len(s) for s in id_lists)
+    ids = torch.zeros(len(id_lists), T, dtype=torch.int64)
+    mask = torch.zeros(len(id_lists), T, dtype=torch.bool)
+    for i, s in enumerate(id_lists):
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.int64)
+        mask[i, : len(s)] = True
+    return ids, mask
 
 
 def mean_pool(last, mask=None):

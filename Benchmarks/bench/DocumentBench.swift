@@ -36,20 +36,20 @@ struct DocumentBench {
     }
 
     func run(threadCounts: [Int]) throws -> [String: Any] {
-        let folder = (dataDir as NSString).appendingPathComponent(corpusName)
-        let (docs, _) = try BEIRDataset.loadCorpus(path: (folder as NSString).appendingPathComponent("corpus.jsonl"))
+        let corpusFile = ((dataDir as NSString).appendingPathComponent(corpusName) as NSString).appendingPathComponent("corpus.jsonl")
+        let (docs, _) = try BEIRDataset.loadCorpus(path: corpusFile)
         let config = self.config
         let n = docs.count
         let k = min(documentCount, n)  // k documents spread over the corpus, all different
         let picked = (0..<k).map { ($0 * n + n / 2) / k }
-        guard k > 0 else { throw GradNormIRError.invalidInput("\(folder)/corpus.jsonl has no documents") }
+        guard k > 0 else { throw GradNormIRError.invalidInput("\(corpusFile) has no documents") }
         let maxThreads = threadCounts.max() ?? 1
 
         var server: PythonServer?
         if torch, pythonImports("torch") {
             note("bench: per document: starting PyTorch's procedure on \(corpusName) (Benchmarks/torch_document_bench.py --serve)…")
             server = PythonServer(arguments: ["Benchmarks/torch_document_bench.py", "--serve", "--model", retriever.checkpoint.folder,
-                                              "--corpus", (folder as NSString).appendingPathComponent("corpus.jsonl"),
+                                              "--corpus", corpusFile,
                                               "--max-length", "\(config.maxLength)", "--positives", "\(config.positives)",
                                               "--negatives", "\(config.negatives)", "--dropout", "\(config.dropout)",
                                               "--seed", "\(config.seed)"])

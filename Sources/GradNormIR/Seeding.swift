@@ -35,6 +35,7 @@ enum Seed {
     static let arrivalTag: UInt64 = 0x4152_5249_5645   // "ARRIVE": the simulation's arrival order
     static let epochTag: UInt64 = 0x5348_5546_464C_4521  // "SHUFFLE!": an update's epoch shuffles
     static let replayTag: UInt64 = 0x5245_504C_4159    // "REPLAY": an update's replay documents per step
+    static let dropoutTag: UInt64 = 0x4452_4F50_4F55_54  // "DROPOUT": an update's dropout masks per step
 
     /// The seed of draw `index` of a family (document d's dropout mask, session s's detectors):
     /// seed ⊕ index·φ, φ = 2⁶⁴/golden ratio (SplitMix64's increment), so neighbouring indices

@@ -24,3 +24,27 @@ public enum Dropout {
         for i in 0..<count where mask[i] != 0 { dInput[i] += dOut[i] * scale }
     }
 }
+
+/// Training-mode hidden dropout for one forward pass of the `Encoder`: BERT's dropout on the
+/// embeddings' output and on the attention and feed-forward outputs before each residual sum
+/// (inverted: kept elements × 1/(1−p)), with masks drawn from `seed`. Dropout on the attention
+/// probabilities is not applied.
+///
+/// Site s of a pass (0: the embeddings; 1 + 2l: layer l's attention output; 2 + 2l: its
+/// feed-forward output) draws its (tokens × hidden) mask, row by row of the packed batch, from
+/// `SplitMix64(seed ⊕ s·φ)` — independent of how the work is split over the cores.
+public struct HiddenDropout: Sendable, Equatable {
+    public var p: Float
+    public var seed: UInt64
+
+    public init(p: Float, seed: UInt64) {
+        precondition(p >= 0 && p < 1, "HiddenDropout: p must be in [0, 1)")
+        self.p = p
+        self.seed = seed
+    }
+
+    /// The generator of site `site`'s mask.
+    func generator(site: Int) -> SplitMix64 {
+        SplitMix64(seed: seed ^ (UInt64(site) &* 0x9E37_79B9_7F4A_7C15))
+    }
+}

@@ -109,6 +109,10 @@ public final class Encoder {
     /// range's products ran over exactly those rows); a recomputation in the backward repeats them
     /// so that it rounds as the forward did.
     private var rowGroups: [Range<Int>] = []
+    /// The hidden dropout of the current batch (nil: none) and its masks, site after site
+    /// (`HiddenDropout`), each (tokens × hidden) bytes.
+    private var dropout: HiddenDropout?
+    private var dropoutMasks: [UInt8] = []
 
     public init(layout: ParameterLayout, parameters: FlatBuffer, memory: ActivationMemory = .saveAll) {
         precondition(parameters.count == layout.count, "Encoder: parameter buffer does not match its layout")
@@ -136,8 +140,10 @@ public final class Encoder {
     /// Runs the encoder over a packed batch. With `saveForBackward`, every layer's activations
     /// are kept so that `backward` can run next; otherwise one layer's buffers are reused.
     /// The workspace grows only when a batch needs more room than any before it.
-    public func forward(_ b: PackedBatch, saveForBackward: Bool) {
-        forward(b, saveForBackward: saveForBackward, reusingFirst: 0)
+    /// With `dropout`, BERT's training-mode hidden dropout is applied (see `HiddenDropout`), and a
+    /// following `backward` differentiates through the same masks.
+    public func forward(_ b: PackedBatch, saveForBackward: Bool, dropout: HiddenDropout? = nil) {
+        forward(b, saveForBackward: saveForBackward, reusingFirst: 0, dropout: dropout)
     }
 
     /// Like `forward(_:saveForBackward:)`, but the first `k` sequences are not recomputed when
@@ -150,14 +156,17 @@ public final class Encoder {
     /// kernels — OpenBLAS's Haswell and Zen sgemm — round a row differently depending on the
     /// number of rows in the product and on its place among them.)
     /// After a reusing forward, `withLastHiddenStates` is valid only for the recomputed rows.
+    /// A forward with `dropout` reuses nothing (k must be 0).
     /// - Returns: the number of sequences actually reused (0 or k).
     @discardableResult
-    public func forward(_ b: PackedBatch, saveForBackward: Bool, reusingFirst k: Int) -> Int {
+    public func forward(_ b: PackedBatch, saveForBackward: Bool, reusingFirst k: Int,
+                        dropout: HiddenDropout? = nil) -> Int {
         let c = config
         let C = c.hiddenSize, I = c.intermediateSize, H = c.numHeads, L = c.numLayers
         let n = b.tokenCount
         precondition(!b.spans.isEmpty, "Encoder.forward: empty batch")
         precondition(k >= 0 && k < b.spans.count, "Encoder.forward: can reuse only a strict prefix of the batch")
+        precondition(dropout == nil || k == 0, "Encoder.forward: a forward with dropout reuses no prefix")
         precondition(b.maxLength <= c.maxPositions, "Encoder.forward: sequence longer than the position table")
         for id in b.ids { precondition(id >= 0 && Int(id) < c.vocabSize, "Encoder.forward: token id \(id) out of range") }
         let previous = (generation: generation, batch: batch, saved: savedForBackward, groups: rowGroups)
@@ -177,6 +186,8 @@ public final class Encoder {
         }
         batch = b
         backwardReady = saveForBackward
+        self.dropout = dropout
+        if let d = dropout { drawMasks(d, tokens: n) }
         savedForBackward = saveForBackward
         let w = parameters.base
         let x = workspace.base
@@ -198,6 +209,7 @@ public final class Encoder {
             var hin = a.hidB  // layer 0's input; layer l writes hiddenOut(l) (hidA, hidB, hidA, …)
             layerNorm(out: rows(hin, C), mean: rows(a.embMean, 1), rstd: rows(a.embRstd, 1), input: rows(a.embSum, C),
                       weight: w + e.lnWeight, bias: w + e.lnBias, rows: m)
+            applyDropout(rows(hin, C), site: 0, firstRow: r0, rows: m)
             for l in 0..<L {
                 let p = layout.layers[l], s = a.layer(l)
                 let hout = a.hiddenOut(l)
@@ -207,6 +219,7 @@ public final class Encoder {
                 Attention.forward(ctx: x + a.ctx, qkv: x + s.qkv, spans: spans, dim: C, heads: H, scratch: scratch)
                 Linear.forward(y: rows(s.res1, C), x: rows(a.ctx, C), weight: w + p.attnOutWeight, bias: w + p.attnOutBias,
                                rows: m, inDim: C, outDim: C)
+                applyDropout(rows(s.res1, C), site: 1 + 2 * l, firstRow: r0, rows: m)
                 addInPlace(rows(s.res1, C), rows(hin, C), count: m * C)
                 layerNorm(out: rows(a.h1, C), mean: rows(s.ln1Mean, 1), rstd: rows(s.ln1Rstd, 1), input: rows(s.res1, C),
                           weight: w + p.ln1Weight, bias: w + p.ln1Bias, rows: m)
@@ -216,6 +229,7 @@ public final class Encoder {
                 gelu(out: rows(a.ffnAct, I), input: rows(s.ffnPre, I), count: m * I)
                 Linear.forward(y: rows(s.res2, C), x: rows(a.ffnAct, I), weight: w + p.ffnOutWeight, bias: w + p.ffnOutBias,
                                rows: m, inDim: I, outDim: C)
+                applyDropout(rows(s.res2, C), site: 2 + 2 * l, firstRow: r0, rows: m)
                 addInPlace(rows(s.res2, C), rows(a.h1, C), count: m * C)
                 layerNorm(out: rows(hout, C), mean: rows(s.ln2Mean, 1), rstd: rows(s.ln2Rstd, 1), input: rows(s.res2, C),
                           weight: w + p.ln2Weight, bias: w + p.ln2Bias, rows: m)
@@ -318,6 +332,7 @@ public final class Encoder {
             // res2 = h1 + act·W2ᵀ + b2: the residual passes dRes2 to h1 (dA), the product to act —
             // W2's gradient first, while tI still holds act; then dAct overwrites it.
             copy(dA, from: dR, count: n * C)
+            applyDropout(dR, site: 2 + 2 * l, firstRow: 0, rows: n)  // the product's output was dropped out
             Linear.backward(dX: nil, dW: g + p.ffnOutWeight, dB: g + p.ffnOutBias, dY: dR,
                             x: tI, weight: w + p.ffnOutWeight, rows: n, inDim: I, outDim: C)
             fill(tI, 0, count: n * I)
@@ -336,6 +351,7 @@ public final class Encoder {
                               input: x + s.res1, mean: x + s.ln1Mean, rstd: x + s.ln1Rstd, weight: w + p.ln1Weight, rows: n)
             // res1 = hin + ctx·Woᵀ + bo: the residual passes dRes1 to hin (dH), the product to ctx (dA).
             copy(dH, from: dR, count: n * C)
+            applyDropout(dR, site: 1 + 2 * l, firstRow: 0, rows: n)
             fill(dA, 0, count: n * C)
             Linear.backward(dX: dA, dW: nil, dB: nil, dY: dR, x: t1, weight: w + p.attnOutWeight,
                             rows: n, inDim: C, outDim: C)
@@ -349,6 +365,7 @@ public final class Encoder {
             if l == 0 {
                 layerNormApply(out: t1, input: x + a.embSum, mean: x + a.embMean, rstd: x + a.embRstd,
                                weight: w + e.lnWeight, bias: w + e.lnBias, rows: n)
+                applyDropout(t1, site: 0, firstRow: 0, rows: n)
             } else {
                 let q = layout.layers[l - 1], sp = a.layer(l - 1)
                 layerNormApply(out: t1, input: x + sp.res2, mean: x + sp.ln2Mean, rstd: x + sp.ln2Rstd,
@@ -357,7 +374,8 @@ public final class Encoder {
             Linear.backward(dX: dH, dW: g + p.qkvWeight, dB: g + p.qkvBias, dY: tI,
                             x: t1, weight: w + p.qkvWeight, rows: n, inDim: C, outDim: 3 * C)
         }
-        // Embedding LayerNorm, then the sparse embedding-table gradients.
+        // Embedding dropout and LayerNorm, then the sparse embedding-table gradients.
+        applyDropout(dH, site: 0, firstRow: 0, rows: n)
         layerNormBackward(dInput: dA, dWeight: g + e.lnWeight, dBias: g + e.lnBias, dOut: dH,
                           input: x + a.embSum, mean: x + a.embMean, rstd: x + a.embRstd, weight: w + e.lnWeight, rows: n)
         b.ids.withUnsafeBufferPointer { ids in
@@ -412,6 +430,35 @@ public final class Encoder {
         Parallel.chunks(C, minPerChunk: 16) { cols in
             LayerNorm.parameterGradients(dWeight: dWeight, dBias: dBias, dOut: dOut, input: input,
                                          mean: mean, rstd: rstd, rows: n, dim: C, columns: cols)
+        }
+    }
+
+    /// Draws every site's mask of the current batch (`HiddenDropout`), sites split among the workers.
+    private func drawMasks(_ d: HiddenDropout, tokens n: Int) {
+        let C = config.hiddenSize, sites = 1 + 2 * config.numLayers
+        if dropoutMasks.count < sites * n * C { dropoutMasks = [UInt8](repeating: 0, count: sites * n * C) }
+        dropoutMasks.withUnsafeMutableBufferPointer { m in
+            let base = m.baseAddress!
+            Parallel.chunks(sites) { r in
+                for site in r {
+                    var rng = d.generator(site: site)
+                    Dropout.makeMask(base + site * n * C, count: n * C, p: d.p, rng: &rng)
+                }
+            }
+        }
+    }
+
+    /// `y ⊙= mask · 1/(1−p)` over rows firstRow ..< firstRow + rows of site `site`'s mask, when the
+    /// current batch has dropout: a dropout's forward, and (the same product) its backward.
+    private func applyDropout(_ y: UnsafeMutablePointer<Float>, site: Int, firstRow r0: Int, rows m: Int) {
+        guard let d = dropout, let b = batch else { return }
+        let C = config.hiddenSize
+        dropoutMasks.withUnsafeBufferPointer { masks in
+            let mask = masks.baseAddress! + site * b.tokenCount * C + r0 * C
+            Parallel.chunks(m * C, minPerChunk: 16384) { r in
+                Dropout.forward(out: y + r.lowerBound, input: y + r.lowerBound, mask: mask + r.lowerBound,
+                                count: r.count, p: d.p, rescale: true)
+            }
         }
     }
 

@@ -355,18 +355,20 @@ final class UpdateTrainerTests: XCTestCase {
     func testConfigDecodingFillsSettingsAddedLater() throws {
         var c = UpdateConfig()
         c.steps = 9; c.learningRate = 3e-5; c.batching = .neighbours; c.positive = .rest; c.seed = 4
-        c.replayShare = 0.5
+        c.replayShare = 0.5; c.dropout = 0.1
         let data = try JSONEncoder().encode(c)
         XCTAssertEqual(try JSONDecoder().decode(UpdateConfig.self, from: data), c)
         var object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
         object["batching"] = nil
         object["positive"] = nil
         object["replayShare"] = nil
+        object["dropout"] = nil
         let old = try JSONDecoder().decode(UpdateConfig.self, from: JSONSerialization.data(withJSONObject: object))
         var expected = c
         expected.batching = .random
         expected.positive = .document
         expected.replayShare = UpdateConfig().replayShare
+        expected.dropout = 0
         XCTAssertEqual(old, expected)
         XCTAssertThrowsError(try JSONDecoder().decode(UpdateConfig.self, from: Data(#"{"positive": "crop"}"#.utf8)))
     }
@@ -444,7 +446,19 @@ final class UpdateTrainerTests: XCTestCase {
     func testDeterministicAndResumable() throws {
         let model = try SharedModel.retriever()
         let docs = try smallCorpus()
-        let c = smallConfig()
+        // Without and with training-mode dropout (fresh masks every step, seeded by the step); the
+        // masks change the losses.
+        var dropped = smallConfig()
+        dropped.dropout = 0.1
+        let plain = try checkDeterministicAndResumable(model: model, docs: docs, config: smallConfig())
+        let noisy = try checkDeterministicAndResumable(model: model, docs: docs, config: dropped)
+        XCTAssertNotEqual(plain, noisy, "dropout changed no loss")
+    }
+
+    /// Runs `c` uninterrupted and stopped after two steps then resumed, checks they end equal, and
+    /// returns the losses.
+    @discardableResult
+    func checkDeterministicAndResumable(model: Retriever, docs: [String], config c: UpdateConfig) throws -> [Double] {
         let baseBefore = model.checkpoint.parameters.toArray(0 ..< 4096)
         let a = try UpdateTrainer(retriever: model, documents: docs, config: c)
         while !a.isFinished { a.runStep() }
@@ -471,6 +485,7 @@ final class UpdateTrainerTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("other documents"), "\($0)")
         }
         XCTAssertNil(try UpdateTrainer.resume(folder: dir + "/none", retriever: model, documents: docs, config: c))
+        return a.losses
     }
 
     func testRunReturnsUpdatedRetrieverAndSummary() throws {

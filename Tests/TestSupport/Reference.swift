@@ -67,7 +67,11 @@ public enum Ref {
 
     /// The whole encoder on one sequence: embeddings → L layers → pooling → optional L2 norm.
     /// `hiddenHook`, when given, may change the last layer's token states (T, C) before pooling.
+    /// `dropout`, when given, holds a (T, C) multiplier per hidden-dropout site (0 or 1/(1−p); the
+    /// embeddings' output, then each layer's attention output and feed-forward output, as
+    /// `HiddenDropout` numbers them).
     public static func encode(_ ids: [Int], params p: [Double], layout: ParameterLayout,
+                              dropout: [[Double]]? = nil,
                               hiddenHook: ((inout [Double]) -> Void)? = nil) -> [Double] {
         let c = layout.config
         let C = c.hiddenSize, I = c.intermediateSize, T = ids.count
@@ -80,15 +84,21 @@ public enum Ref {
                 x[t * C + i] = p[e.word + ids[t] * C + i] + p[e.position + t * C + i] + p[e.tokenType + i]
             }
         }
+        func drop(_ v: inout [Double], _ site: Int) {
+            if let d = dropout { for i in 0..<(T * C) { v[i] *= d[site][i] } }
+        }
         x = layerNorm(x, slice(e.lnWeight, C), slice(e.lnBias, C), n: T, c: C, eps: eps)
-        for l in layout.layers {
+        drop(&x, 0)
+        for (li, l) in layout.layers.enumerated() {
             let qkv = linear(x, slice(l.qkvWeight, 3 * C * C), slice(l.qkvBias, 3 * C), n: T, inDim: C, outDim: 3 * C)
             let ctx = attention(qkv, t: T, c: C, heads: c.numHeads)
             var r1 = linear(ctx, slice(l.attnOutWeight, C * C), slice(l.attnOutBias, C), n: T, inDim: C, outDim: C)
+            drop(&r1, 1 + 2 * li)
             for i in 0..<(T * C) { r1[i] += x[i] }
             let h1 = layerNorm(r1, slice(l.ln1Weight, C), slice(l.ln1Bias, C), n: T, c: C, eps: eps)
             let a = gelu(linear(h1, slice(l.ffnInWeight, I * C), slice(l.ffnInBias, I), n: T, inDim: C, outDim: I))
             var r2 = linear(a, slice(l.ffnOutWeight, C * I), slice(l.ffnOutBias, C), n: T, inDim: I, outDim: C)
+            drop(&r2, 2 + 2 * li)
             for i in 0..<(T * C) { r2[i] += h1[i] }
             x = layerNorm(r2, slice(l.ln2Weight, C), slice(l.ln2Bias, C), n: T, c: C, eps: eps)
         }

@@ -213,6 +213,87 @@ final class EncoderTests: XCTestCase {
         XCTAssertEqual(full.count - lean.count, (c.numLayers - 1) * ((n * c.intermediateSize + 15) / 16 * 16))
     }
 
+    /// Hidden dropout's masks rebuilt from `HiddenDropout`'s documented rule — site s draws its
+    /// (tokens × hidden) mask row by row from SplitMix64(seed ⊕ s·φ), an element kept when its
+    /// draw is ≥ p — as per-sequence multipliers for the Float64 reference.
+    static func dropoutMultipliers(_ d: HiddenDropout, sequences: [[Int]], layout: ParameterLayout) -> [[[Double]]] {
+        let C = layout.config.hiddenSize, n = sequences.map(\.count).reduce(0, +)
+        let scale = 1 / (1 - Double(d.p))
+        let sites = (0..<(1 + 2 * layout.config.numLayers)).map { site -> [Double] in
+            var rng = SplitMix64(seed: d.seed ^ (UInt64(site) &* 0x9E37_79B9_7F4A_7C15))
+            return (0..<(n * C)).map { _ in rng.nextUnitFloat() < d.p ? 0 : scale }
+        }
+        var start = 0
+        return sequences.map { seq in
+            defer { start += seq.count }
+            return sites.map { Array($0[(start * C)..<((start + seq.count) * C)]) }
+        }
+    }
+
+    /// Training-mode hidden dropout: the forward equals the Float64 reference with the same masks,
+    /// the backward equals finite differences of that reference (masks fixed), p = 0 changes no
+    /// bit, and the seed decides the masks.
+    func testHiddenDropoutMatchesReferenceAndFiniteDifferences() {
+        let layout = ParameterLayout(config: Self.tinyConfig())
+        let p = Self.randomParameters(layout, seed: 23)
+        let C = layout.config.hiddenSize
+        var rng = TestRNG(seed: 24)
+        let r = rng.array(sequences.count * C)
+        let d = HiddenDropout(p: 0.3, seed: 99)
+        let masks = Self.dropoutMultipliers(d, sequences: sequences, layout: layout)
+        func loss(_ q: [Double]) -> Double {
+            var s = 0.0
+            for (i, seq) in sequences.enumerated() {
+                let e = Ref.encode(seq, params: q, layout: layout, dropout: masks[i])
+                for j in 0..<C { s += r[i * C + j] * e[j] }
+            }
+            return s
+        }
+        let enc = Encoder(layout: layout, parameters: FlatBuffer(p.floats))
+        let plain = enc.embed(sequences)
+        enc.forward(PackedBatch(sequences), saveForBackward: true, dropout: d)
+        let out = enc.outputRows()
+        var worst = 0.0
+        for (i, seq) in sequences.enumerated() {
+            let ref = Ref.encode(seq, params: p, layout: layout, dropout: masks[i])
+            worst = max(worst, zip(out[i], ref).map { abs(Double($0) - $1) }.max()!)
+        }
+        XCTAssertLessThan(worst, 1e-5, "forward with dropout vs reference")
+        XCTAssertGreaterThan(zip(out.joined(), plain.joined()).map { abs($0 - $1) }.max()!, 1e-2, "dropout changed nothing")
+
+        let grads = FlatBuffer(count: layout.count)
+        enc.backward(dOutput: r.floats, into: grads, freezePositions: false)
+        var indices: [Int] = []
+        for slot in layout.tensors {
+            for _ in 0..<min(12, slot.count) { indices.append(slot.offset + rng.int(slot.count)) }
+        }
+        let fd = Ref.finiteDifference(loss, at: p, indices: indices)
+        let analytic = indices.map { Double(grads[$0]) }
+        XCTAssertLessThan(Ref.normalizedError(analytic, fd), 1e-4)
+        for slot in layout.tensors {
+            let sel = indices.enumerated().filter { $0.element >= slot.offset && $0.element < slot.offset + slot.count }
+            let a = sel.map { analytic[$0.offset] }, f = sel.map { fd[$0.offset] }
+            if f.map(abs).max()! > 1e-8 {
+                XCTAssertLessThan(Ref.normalizedError(a, f), 1e-3, slot.name)
+            }
+        }
+
+        // p = 0: the same bits as no dropout, forward and backward.
+        let dOut = r.floats
+        func run(_ dropout: HiddenDropout?) -> ([[Float]], [Float]) {
+            let e = Encoder(layout: layout, parameters: FlatBuffer(p.floats))
+            e.forward(PackedBatch(sequences), saveForBackward: true, dropout: dropout)
+            let g = FlatBuffer(count: layout.count)
+            e.backward(dOutput: dOut, into: g, freezePositions: false)
+            return (e.outputRows(), g.toArray())
+        }
+        let none = run(nil), zero = run(HiddenDropout(p: 0, seed: 5))
+        XCTAssertTrue(none.0 == zero.0 && none.1 == zero.1, "p = 0 changed the result")
+        // The seed decides the masks: the same seed repeats, another differs.
+        XCTAssertTrue(run(d).0 == out)
+        XCTAssertFalse(run(HiddenDropout(p: 0.3, seed: 100)).0 == out)
+    }
+
     /// A query computed inside a larger pass is not reused: its rows were rounded as part of that
     /// pass, so reuse would not give what computing it on its own gives.
     func testPrefixInsideALargerPassIsNotReused() {

@@ -59,6 +59,10 @@ public struct UpdateConfig: Codable, Sendable, Equatable {
     /// (chosen on a dev half) removed the loss and halved the gain on the updated corpus; with the
     /// inverse-cloze default no significant loss was measured on either checkpoint (README, `update`).
     public var anchor: Double = 0
+    /// Training-mode hidden dropout p (BERT's dropout on the embeddings' output and on the
+    /// attention and feed-forward outputs; `HiddenDropout`), with fresh masks at every step
+    /// seeded by the seed and the step. 0 (the default) encodes as in eval mode: no dropout.
+    public var dropout: Double = 0
     /// AdamW's β₁, β₂ and ε (PyTorch's defaults).
     public var beta1: Double = 0.9
     public var beta2: Double = 0.999
@@ -82,7 +86,7 @@ public struct UpdateConfig: Codable, Sendable, Equatable {
         try get(.maxGradNorm, &maxGradNorm); try get(.temperature, &temperature)
         try get(.cropMin, &cropMin); try get(.cropMax, &cropMax); try get(.maxLength, &maxLength)
         try get(.seed, &seed); try get(.batching, &batching); try get(.positive, &positive)
-        try get(.replayShare, &replayShare); try get(.anchor, &anchor)
+        try get(.replayShare, &replayShare); try get(.anchor, &anchor); try get(.dropout, &dropout)
         try get(.beta1, &beta1); try get(.beta2, &beta2); try get(.epsilon, &epsilon)
     }
 
@@ -108,6 +112,7 @@ public struct UpdateConfig: Codable, Sendable, Equatable {
         guard anchor.isFinite, anchor >= 0, learningRate * anchor < 1 else {
             throw fail("anchor must be ≥ 0 with learning rate × anchor < 1 (got \(anchor))")
         }
+        guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw fail("dropout must be in [0, 1) (got \(dropout))") }
         guard maxLength >= 3 else { throw fail("max length must be at least 3 ([CLS], one token, [SEP]) (got \(maxLength))") }
         guard beta1.isFinite, beta2.isFinite, (0..<1).contains(beta1), (0..<1).contains(beta2) else {
             throw fail("AdamW betas must be in [0, 1)")

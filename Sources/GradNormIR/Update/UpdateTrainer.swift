@@ -12,7 +12,8 @@ import TransformerLite
 /// nothing random is carried from one step to the next.
 ///
 /// A step: one `PackedBatch` of 2B sequences (B crops, then their B documents); forward without
-/// dropout (the engine has no training-mode dropout: an update is deterministic); in-batch InfoNCE;
+/// dropout, or with hidden dropout (`UpdateConfig.dropout`) whose masks are seeded by (seed, t);
+/// in-batch InfoNCE;
 /// the gradient buffer (the parameters' size) zeroed, then the backward with position embeddings
 /// trained; global-norm clipping; AdamW with the linear warm-up/decay rate of step t.
 public final class UpdateTrainer {
@@ -150,7 +151,9 @@ public final class UpdateTrainer {
         let t = step + 1
         let B = sequences.count / 2, C = layout.config.hiddenSize
         let batch = PackedBatch(sequences)
-        encoder.forward(batch, saveForBackward: true)
+        let dropout = config.dropout > 0
+            ? HiddenDropout(p: Float(config.dropout), seed: Seed.mixed(config.seed, Seed.dropoutTag, UInt64(t))) : nil
+        encoder.forward(batch, saveForBackward: true, dropout: dropout)
         if dEmbeddings.count < 2 * B * C { dEmbeddings = [Float](repeating: 0, count: 2 * B * C) }
         let loss = encoder.withOutput { out in
             dEmbeddings.withUnsafeMutableBufferPointer { d in

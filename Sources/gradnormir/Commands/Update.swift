@@ -12,8 +12,8 @@ struct Update: ParsableCommand {
             contiguous crop of 10–50% of each document's tokens as its query and the rest of the document as its \
             positive (the inverse cloze task; --positive document: the whole document, the authors' task), the \
             batch's other documents as negatives (InfoNCE, cosine, temperature τ), clips the \
-            gradient's global norm and takes one AdamW step (linear warm-up and decay). No dropout; position \
-            embeddings are trained. A batch holds near neighbours (by the starting model: hard in-batch \
+            gradient's global norm and takes one AdamW step (linear warm-up and decay). No dropout unless \
+            --dropout (training-mode hidden dropout, fresh masks every step); position embeddings are trained. A batch holds near neighbours (by the starting model: hard in-batch \
             negatives; --batching random is the authors' shuffle). \
             --replay mixes documents the model already serves into every batch (a replay buffer: --replay-share of \
             each batch, drawn afresh at every step), so that the update does not forget them. OUT receives a Hugging Face / sentence-transformers model folder \
@@ -48,6 +48,7 @@ struct Update: ParsableCommand {
     var replay: String?
     @Option(name: .long, parsing: .unconditional, help: "Share of each batch given to --replay documents (default 0.25).") var replayShare: Double?
     @Option(name: .long, parsing: .unconditional, help: "Pull toward the starting weights after every step: θ ← θ − lr·anchor·(θ − θ₀) (an L2-SP regulariser against forgetting; default 0, none).") var anchor: Double?
+    @Option(parsing: .unconditional, help: "Training-mode hidden dropout p on the embeddings' and each layer's attention and feed-forward outputs (default 0, none).") var dropout: Double?
     @Option(name: .long, parsing: .unconditional, help: "Save the resume state every N steps (default 20).") var saveEvery: Int = 20
     @Flag(help: "Discard a saved state or finished update in OUT and start over.") var restart = false
     @Option(name: .long, help: "What to do with a bad corpus line: fail (default) or skip (and count).")
@@ -83,6 +84,7 @@ struct Update: ParsableCommand {
         if let positive { c.positive = positive }
         if let replayShare { c.replayShare = replayShare }
         if let anchor { c.anchor = anchor }
+        if let dropout { c.dropout = dropout }
         return c
     }
 

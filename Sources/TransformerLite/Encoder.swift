@@ -156,7 +156,7 @@ public final class Encoder {
     /// kernels — OpenBLAS's Haswell and Zen sgemm — round a row differently depending on the
     /// number of rows in the product and on its place among them.)
     /// After a reusing forward, `withLastHiddenStates` is valid only for the recomputed rows.
-    /// A forward with `dropout` reuses nothing (k must be 0).
+    /// A forward with `dropout` reuses nothing (k must be 0), nor does the forward after it.
     /// - Returns: the number of sequences actually reused (0 or k).
     @discardableResult
     public func forward(_ b: PackedBatch, saveForBackward: Bool, reusingFirst k: Int,
@@ -169,13 +169,16 @@ public final class Encoder {
         precondition(dropout == nil || k == 0, "Encoder.forward: a forward with dropout reuses no prefix")
         precondition(b.maxLength <= c.maxPositions, "Encoder.forward: sequence longer than the position table")
         for id in b.ids { precondition(id >= 0 && Int(id) < c.vocabSize, "Encoder.forward: token id \(id) out of range") }
-        let previous = (generation: generation, batch: batch, saved: savedForBackward, groups: rowGroups)
+        let previous = (generation: generation, batch: batch, saved: savedForBackward, groups: rowGroups,
+                        dropout: self.dropout)
         let a = reserve(tokens: n, sequences: b.spans.count, maxLength: b.maxLength, saveAll: saveForBackward)
-        // Reuse only with the same workspace, saved activations, and an identical prefix that the
-        // previous forward computed on its own (a pass of its own ended where the prefix ends).
+        // Reuse only with the same workspace, saved activations without dropout, and an identical
+        // prefix that the previous forward computed on its own (a pass of its own ended where the
+        // prefix ends).
         var reused = 0
         let prefixTokens = k > 0 ? b.spans[k - 1].start + b.spans[k - 1].length : 0
-        if k > 0, saveForBackward, previous.saved, previous.generation == generation, let pb = previous.batch,
+        if k > 0, saveForBackward, previous.saved, previous.dropout == nil, previous.generation == generation,
+           let pb = previous.batch,
            pb.spans.count >= k {
             if pb.spans[k - 1].start + pb.spans[k - 1].length == prefixTokens,
                previous.groups.contains(where: { $0.upperBound == prefixTokens }),

@@ -292,6 +292,14 @@ final class EncoderTests: XCTestCase {
         // The seed decides the masks: the same seed repeats, another differs.
         XCTAssertTrue(run(d).0 == out)
         XCTAssertFalse(run(HiddenDropout(p: 0.3, seed: 100)).0 == out)
+        // A prefix computed with dropout is not reused by a forward without it.
+        let again = Encoder(layout: layout, parameters: FlatBuffer(p.floats))
+        again.forward(PackedBatch(sequences), saveForBackward: true)  // capacity: the next forwards keep the workspace
+        again.forward(PackedBatch([sequences[0]]), saveForBackward: true, dropout: d)
+        XCTAssertEqual(again.forward(PackedBatch(sequences), saveForBackward: true, reusingFirst: 1), 0)
+        let fresh = Encoder(layout: layout, parameters: FlatBuffer(p.floats))
+        fresh.forward(PackedBatch(sequences), saveForBackward: true, reusingFirst: 1)  // nothing to reuse
+        XCTAssertEqual(again.outputRows(), fresh.outputRows())
     }
 
     /// A query computed inside a larger pass is not reused: its rows were rounded as part of that

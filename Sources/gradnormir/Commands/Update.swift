@@ -13,8 +13,8 @@ struct Update: ParsableCommand {
             positive (the inverse cloze task; --positive document: the whole document, the authors' task), the \
             batch's other documents as negatives (InfoNCE, cosine, temperature τ), clips the \
             gradient's global norm and takes one AdamW step (linear warm-up and decay). No dropout unless \
-            --dropout (training-mode hidden dropout, fresh masks every step); position embeddings are trained. A batch holds near neighbours (by the starting model: hard in-batch \
-            negatives; --batching random is the authors' shuffle). \
+            --dropout (training-mode hidden dropout, fresh masks every step); position embeddings are \
+            trained. A batch holds near neighbours (by the starting model: hard in-batch negatives; --batching random is the authors' shuffle). \
             --replay mixes documents the model already serves into every batch (a replay buffer: --replay-share of \
             each batch, drawn afresh at every step), so that the update does not forget them. OUT receives a Hugging Face / sentence-transformers model folder \
             (model.safetensors, config and tokenizer files) and update.json (the summary). The state \

@@ -48,6 +48,9 @@ public struct SimulationConfig: Codable, Sendable, Equatable {
         update = UpdateConfig()
         update.maxLength = 128
         update.epochs = 2
+        // A session brings 48–60 documents: at `update`'s default batch (64, chosen on corpora of
+        // 1,000) an epoch would be a single step; batches of 16 give 3–4 steps per epoch.
+        update.batchSize = 16
     }
 
     public func validate() throws {

@@ -48,7 +48,7 @@ struct Simulate: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Maximum tokens of documents and queries (indexing, scoring, updating).") var maxLength: Int = 128
     @Option(parsing: .unconditional, help: "Epochs of each update over the session's documents.") var epochs: Int = 2
     @Option(parsing: .unconditional, help: "Learning rate of the updates.") var lr: Double?
-    @Option(name: .long, parsing: .unconditional, help: "Batch size of the updates (in-batch negatives).") var batchSize: Int = 16
+    @Option(name: .long, parsing: .unconditional, help: "Batch size of the updates (in-batch negatives).") var batchSize: Int = SimulationConfig().update.batchSize
     @Option(help: "Batches of the updates: random (the authors' shuffle) or neighbours (hard in-batch negatives).")
     var batching: UpdateBatching = UpdateConfig().batching
     @Option(help: "Positive of the updates' query crops: rest (inverse cloze; `update`'s default) or document (the authors').")

@@ -31,7 +31,7 @@ struct Update: ParsableCommand {
     @Option(parsing: .unconditional, help: "Passes over the documents (default 2; ignored with --steps).") var epochs: Int?
     @Option(parsing: .unconditional, help: "Optimizer steps (default: epochs × ⌈documents / batch size⌉).") var steps: Int?
     @Option(name: .customLong("lr"), parsing: .unconditional, help: "Peak learning rate (default 2e-5).") var learningRate: Double?
-    @Option(name: .long, parsing: .unconditional, help: "Documents per step (default 16).") var batchSize: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Documents per step (default \(UpdateConfig().batchSize)).") var batchSize: Int?
     @Option(name: .long, parsing: .unconditional, help: "Maximum tokens per document, [CLS] and [SEP] included (default 256).") var maxLength: Int?
     @Option(parsing: .unconditional, help: "Seed of the shuffles and crops (default 0).") var seed: UInt64?
     @Option(parsing: .unconditional, help: "Share of the steps spent warming up the learning rate (default 0.1).") var warmup: Double?

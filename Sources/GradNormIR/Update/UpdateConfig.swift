@@ -50,8 +50,9 @@ public struct UpdateConfig: Codable, Sendable, Equatable {
     /// beat the authors' `.document` on both dev halves of the study's second round (French +7.3
     /// against +6.2 points, Japanese +25.8 against +25.6, both with neighbour batches; it lost 7
     /// French dev queries instead of 27). Where updating does not help — a dictionary queried by
-    /// headwords — it harms more: on the dev half of the 2,219-entry jargon, −20.5 points against
-    /// −7.1 for `.document` (README, `update`).
+    /// headwords — it harmed more in batches of 16: on the dev half of the 2,219-entry jargon,
+    /// −20.5 points against −7.1 for `.document`; in batches of 64 (the default) −7.6 (README,
+    /// `update`).
     public var positive: UpdatePositive = .rest
     /// With replay documents (documents the model already serves, mixed into the update so that it
     /// does not forget them: a replay buffer), the share of each batch's slots they fill —

@@ -48,8 +48,9 @@ public struct SimulationConfig: Codable, Sendable, Equatable {
         update = UpdateConfig()
         update.maxLength = 128
         update.epochs = 2
-        // A session brings 48–60 documents: at `update`'s default batch (64, chosen on corpora of
-        // 1,000) an epoch would be a single step; batches of 16 give 3–4 steps per epoch.
+        // Sessions are small (60 documents by default, 48 in the bench): at `update`'s default
+        // batch (64, chosen on corpora of 1,000) an epoch would be a single step; batches of 16
+        // give 3–4 steps per epoch.
         update.batchSize = 16
     }
 

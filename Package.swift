@@ -15,9 +15,14 @@ let package = Package(
     targets: [
         // OpenBLAS (cblas) and LAPACKE, reached only through TransformerLite/BLAS.swift.
         .systemLibrary(name: "CShims", path: "CShims"),
+        // The elementwise kernels (GELU, softmax) in C: one source, an AVX2/FMA and a baseline
+        // clone on x86-64, picked when the program loads.
+        .target(
+            name: "CKernels",
+            path: "Sources/CKernels"),
         .target(
             name: "TransformerLite",
-            dependencies: ["CShims"],
+            dependencies: ["CShims", "CKernels"],
             path: "Sources/TransformerLite"),
         .target(
             name: "GradNormIR",
@@ -49,7 +54,7 @@ let package = Package(
             path: "Tests/TestSupport"),
         .testTarget(
             name: "TransformerLiteTests",
-            dependencies: ["TransformerLite", "TestSupport"],
+            dependencies: ["TransformerLite", "CKernels", "TestSupport"],
             path: "Tests/TransformerLiteTests"),
         .testTarget(
             name: "GradNormIRTests",

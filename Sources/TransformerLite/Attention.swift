@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Where one sequence sits in a packed batch: rows `start ..< start + length` of every (n, ·)
@@ -120,50 +121,12 @@ public enum Attention {
     /// Softmax backward of each row, in place: dS = P ⊙ (dP − Σ_j dP_j P_j).
     public static func softmaxBackwardRows(_ d: UnsafeMutablePointer<Float>, probs p: UnsafePointer<Float>,
                                            rows: Int, cols: Int) {
-        let full = cols & ~7
-        for r in 0..<rows {
-            let pr = p + r * cols, dr = d + r * cols
-            var acc = SIMD8<Float>(repeating: 0)
-            var j = 0
-            while j < full { acc += load(pr + j) * load(dr + j); j += 8 }
-            var dot = acc.sum()
-            for k in full..<cols { dot += pr[k] * dr[k] }
-            let dv = SIMD8<Float>(repeating: dot)
-            j = 0
-            while j < full { store(load(pr + j) * (load(dr + j) - dv), dr + j); j += 8 }
-            for k in full..<cols { dr[k] = pr[k] * (dr[k] - dot) }
-        }
+        gni_softmax_backward_rows(d, p, rows, cols)
     }
 
-    /// Numerically stable softmax of each row of a (rows, cols) matrix, in place.
+    /// Numerically stable softmax of each row of a (rows, cols) matrix, in place (the C kernel
+    /// of `CKernels`: max, e^(x − max) by a Cephes polynomial, then the row's sum).
     public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-        let full = cols & ~7
-        for r in 0..<rows {
-            let row = x + r * cols
-            var mv = SIMD8<Float>(repeating: -.infinity)
-            var j = 0
-            while j < full { mv = VectorMath.max(mv, load(row + j)); j += 8 }
-            var mx = mv.max()
-            for k in full..<cols { mx = max(mx, row[k]) }
-            let m8 = SIMD8<Float>(repeating: mx)
-            var sv = SIMD8<Float>(repeating: 0)
-            j = 0
-            while j < full {
-                let e = VectorMath.exp(load(row + j) - m8)
-                store(e, row + j)
-                sv += e
-                j += 8
-            }
-            var s = sv.sum()
-            if full < cols {
-                let k = cols - full
-                let e = VectorMath.exp(loadPartial(row + full, k) - m8)
-                for i in 0..<k { row[full + i] = e[i]; s += e[i] }
-            }
-            let inv = 1 / s
-            j = 0
-            while j < full { store(load(row + j) * inv, row + j); j += 8 }
-            for k in full..<cols { row[k] *= inv }
-        }
+        gni_softmax_rows(x, rows, cols)
     }
 }

@@ -1,3 +1,5 @@
+import CKernels
+import Foundation
 import XCTest
 import TestSupport
 @testable import TransformerLite
@@ -73,6 +75,79 @@ final class KernelTests: XCTestCase {
             GELU.backward(dInput: d.baseAddress!, input: x.floats, dOut: d.baseAddress!, count: x.count)
         }
         XCTAssertEqual(inPlace, dX)
+    }
+
+    func testExponentialKernelAgainstDouble() {
+        // A grid over the range softmax and GELU use, plus a tail of 5 (not a multiple of 8).
+        let x = stride(from: -80.0, through: 20.0, by: 0.37).map { $0 } + [0, -1e-6, 1e-6, 1, -1]
+        var y = [Float](repeating: 0, count: x.count)
+        gni_exp(&y, x.floats, x.count)
+        var worst = 0.0
+        for (xi, yi) in zip(x.floats, y) {
+            let want = Foundation.exp(Double(xi))  // of the float input: only the kernel's error
+            worst = max(worst, abs(Double(yi) - want) / want)
+        }
+        XCTAssertLessThan(worst, 2e-7, "exp kernel relative error")
+        // Clamped far out; a NaN stays a NaN.
+        var far = [Float](repeating: 1, count: 3)
+        gni_exp(&far, [-1000, 1000, .nan], 3)
+        XCTAssertLessThan(far[0], 2e-38)
+        XCTAssertGreaterThan(far[0], 0)
+        let top = Foundation.exp(Double(Float(88.3)))
+        XCTAssertEqual(Double(far[1]) / top, 1, accuracy: 2e-7)
+        XCTAssertTrue(far[2].isNaN)
+    }
+
+    func testSoftmaxRowsForwardAndBackwardAgainstDouble() {
+        var rng = TestRNG(seed: 9)
+        for cols in [1, 7, 8, 9, 33] {
+            let rows = 3
+            let x = rng.array(rows * cols, scale: 6)
+            var p = x.floats
+            Attention.softmaxRows(&p, rows: rows, cols: cols)
+            func ref(_ x: [Double]) -> [Double] {
+                (0..<rows).flatMap { r -> [Double] in
+                    let row = Array(x[(r * cols)..<((r + 1) * cols)])
+                    let m = row.max()!
+                    let e = row.map { Foundation.exp($0 - m) }
+                    let s = e.reduce(0, +)
+                    return e.map { $0 / s }
+                }
+            }
+            XCTAssertLessThan(maxAbsDiff(p, ref(x)), 1e-6, "softmax, \(cols) columns")
+            let r = rng.array(rows * cols)
+            var d = r.floats
+            Attention.softmaxBackwardRows(&d, probs: p, rows: rows, cols: cols)
+            let fd = Ref.finiteDifference({ self.dot(r, ref($0)) }, at: x, indices: Array(x.indices))
+            XCTAssertLessThan(Ref.normalizedError(d.doubles, fd), gradTol, "softmax backward, \(cols) columns")
+        }
+        // A NaN anywhere in a row makes the whole row NaN, and leaves the other rows alone.
+        var withNaN: [Float] = [1, .nan, 3, 0.5, 0.25, 2]
+        Attention.softmaxRows(&withNaN, rows: 2, cols: 3)
+        XCTAssertTrue(withNaN[0..<3].allSatisfy(\.isNaN))
+        XCTAssertFalse(withNaN[3..<6].contains(where: \.isNaN))
+    }
+
+    func testElementwiseKernelsDoNotDependOnTheSplit() {
+        // The encoder splits GELU's range among workers at arbitrary points: an element must come
+        // out the same whether it sits in a full block of eight or in a padded tail.
+        var rng = TestRNG(seed: 10)
+        let x = rng.array(45, scale: 4).floats, r = rng.array(45).floats
+        var whole = [Float](repeating: 0, count: 45), split = whole
+        var dWhole = whole, dSplit = whole
+        GELU.forward(out: &whole, input: x, count: 45)
+        GELU.backward(dInput: &dWhole, input: x, dOut: r, count: 45)
+        x.withUnsafeBufferPointer { xp in r.withUnsafeBufferPointer { rp in
+            split.withUnsafeMutableBufferPointer { sp in dSplit.withUnsafeMutableBufferPointer { dp in
+                for (lo, hi) in [(0, 13), (13, 30), (30, 45)] {
+                    GELU.forward(out: sp.baseAddress! + lo, input: xp.baseAddress! + lo, count: hi - lo)
+                    GELU.backward(dInput: dp.baseAddress! + lo, input: xp.baseAddress! + lo,
+                                  dOut: rp.baseAddress! + lo, count: hi - lo)
+                }
+            } }
+        } }
+        XCTAssertEqual(split, whole)
+        XCTAssertEqual(dSplit, dWhole)
     }
 
     func testAttentionForwardAndBackwardOnPackedSequences() {

@@ -95,6 +95,7 @@ struct Bench: ParsableCommand {
         print("")
         print("- model: \(folder) (\(c.numLayers) layers, hidden \(c.hiddenSize), \(c.numHeads) heads, FFN \(c.intermediateSize))")
         print("- OpenBLAS: core \(BLAS.coreName); \(BLAS.config)")
+        print("- elementwise kernels (GELU, softmax): \(ElementwiseKernels.instructionSet)")
         print("- cores: \(ProcessInfo.processInfo.activeProcessorCount); thread counts measured: \(threadCounts.map(String.init).joined(separator: ", ")) (roofline: OpenBLAS's own threads; engine: that many workers, each on single-threaded OpenBLAS)")
         print("- repetitions: \(reps) timed after 2 warm-ups; every figure is the median")
         print("")

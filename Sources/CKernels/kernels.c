@@ -7,11 +7,6 @@
 typedef float v8f __attribute__((vector_size(32)));
 typedef int v8i __attribute__((vector_size(32)));
 
-#if defined(__x86_64__) && defined(__clang__)
-#define GNI_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define GNI_CLONES
-#endif
 // The helpers are macros, not functions: the baseline clone may not pass 32-byte vectors by
 // value (that would change the ABI without AVX), even to inlined functions.
 #define SPLAT(v) ((v8f){(v), (v), (v), (v), (v), (v), (v), (v)})
@@ -73,64 +68,53 @@ typedef int v8i __attribute__((vector_size(32)));
 #define GELU8(x) ({ v8f g_ = (x); g_ * NORMAL_CDF8(g_); })
 #define GELU_GRAD8(x) ({ v8f g_ = (x); NORMAL_CDF8(g_) + g_ * 0.39894228040143268f * EXP8(-0.5f * g_ * g_); })
 
-GNI_CLONES void gni_exp(float *out, const float *input, long count) {
-    long i = 0;
-    for (; i + 8 <= count; i += 8) STORE8(out + i, EXP8(LOAD8(input + i)));
-    if (i < count) STORE_PARTIAL(out + i, EXP8(LOAD_PARTIAL(input + i, count - i, 0)), count - i);
+#if defined(__x86_64__)
+// x86-64-v3: AVX2 and FMA (every x86-64 CPU since about 2015), used when the CPU has them.
+#define GNI_ATTR __attribute__((target("arch=x86-64-v3")))
+#define GNI_NAME(f) f##_v3
+#include "kernels_body.h"
+#undef GNI_ATTR
+#undef GNI_NAME
+#endif
+// The baseline of the target (SSE2 on x86-64): two 4-lane halves per vector, no FMA.
+#define GNI_ATTR
+#define GNI_NAME(f) f##_baseline
+#include "kernels_body.h"
+#undef GNI_ATTR
+#undef GNI_NAME
+
+/// 1 when the x86-64-v3 kernels run: decided once, when the library loads.
+static int useV3 = 0;
+
+__attribute__((constructor)) static void chooseKernels(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    useV3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
 }
 
-GNI_CLONES void gni_gelu_forward(float *out, const float *input, long count) {
-    long i = 0;
-    for (; i + 8 <= count; i += 8) STORE8(out + i, GELU8(LOAD8(input + i)));
-    if (i < count) STORE_PARTIAL(out + i, GELU8(LOAD_PARTIAL(input + i, count - i, 0)), count - i);
+const char *gni_kernel_set(void) { return useV3 ? "x86-64-v3 (AVX2, FMA)" : "baseline"; }
+
+int gni_use_baseline(int on) {
+    int was = !useV3;
+#if defined(__x86_64__)
+    useV3 = on ? 0 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+#endif
+    return was;
 }
 
-GNI_CLONES void gni_gelu_backward(float *dInput, const float *input, const float *dOut, long count) {
-    long i = 0;
-    for (; i + 8 <= count; i += 8) STORE8(dInput + i, LOAD8(dOut + i) * GELU_GRAD8(LOAD8(input + i)));
-    if (i < count) {
-        long k = count - i;
-        STORE_PARTIAL(dInput + i, LOAD_PARTIAL(dOut + i, k, 0) * GELU_GRAD8(LOAD_PARTIAL(input + i, k, 0)), k);
-    }
-}
+#if defined(__x86_64__)
+#define DISPATCH(f, ...) do { if (useV3) f##_v3(__VA_ARGS__); else f##_baseline(__VA_ARGS__); } while (0)
+#else
+#define DISPATCH(f, ...) f##_baseline(__VA_ARGS__)
+#endif
 
-GNI_CLONES void gni_softmax_rows(float *x, long rows, long cols) {
-    const long full = cols & ~7L, k = cols - full;
-    for (long r = 0; r < rows; r++) {
-        float *row = x + r * cols;
-        v8f mv = SPLAT(-INFINITY);
-        for (long j = 0; j < full; j += 8) mv = MAX8(mv, LOAD8(row + j));
-        if (k) mv = MAX8(mv, LOAD_PARTIAL(row + full, k, -INFINITY));
-        const v8f m = SPLAT(HMAX8(mv));
-        v8f sv = SPLAT(0);
-        for (long j = 0; j < full; j += 8) {
-            v8f e = EXP8(LOAD8(row + j) - m);
-            STORE8(row + j, e);
-            sv += e;
-        }
-        if (k) {
-            // Padding lanes hold -inf: e^-inf is clamped to ~1e-38, so they are masked out of the sum.
-            v8f e = EXP8(LOAD_PARTIAL(row + full, k, -INFINITY) - m);
-            STORE_PARTIAL(row + full, e, k);
-            v8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
-            sv += SELECT8(lane < (int)k, e, SPLAT(0));
-        }
-        const v8f inv = SPLAT(1.0f / SUM8(sv));
-        for (long j = 0; j < full; j += 8) STORE8(row + j, LOAD8(row + j) * inv);
-        if (k) STORE_PARTIAL(row + full, LOAD_PARTIAL(row + full, k, 0) * inv, k);
-    }
+void gni_exp(float *out, const float *input, long count) { DISPATCH(exp, out, input, count); }
+void gni_gelu_forward(float *out, const float *input, long count) { DISPATCH(gelu_forward, out, input, count); }
+void gni_gelu_backward(float *dInput, const float *input, const float *dOut, long count) {
+    DISPATCH(gelu_backward, dInput, input, dOut, count);
 }
-
-GNI_CLONES void gni_softmax_backward_rows(float *d, const float *p, long rows, long cols) {
-    const long full = cols & ~7L, k = cols - full;
-    for (long r = 0; r < rows; r++) {
-        const float *pr = p + r * cols;
-        float *dr = d + r * cols;
-        v8f acc = SPLAT(0);
-        for (long j = 0; j < full; j += 8) acc += LOAD8(pr + j) * LOAD8(dr + j);
-        if (k) acc += LOAD_PARTIAL(pr + full, k, 0) * LOAD_PARTIAL(dr + full, k, 0);
-        const v8f dot = SPLAT(SUM8(acc));
-        for (long j = 0; j < full; j += 8) STORE8(dr + j, LOAD8(pr + j) * (LOAD8(dr + j) - dot));
-        if (k) STORE_PARTIAL(dr + full, LOAD_PARTIAL(pr + full, k, 0) * (LOAD_PARTIAL(dr + full, k, 0) - dot), k);
-    }
+void gni_softmax_rows(float *x, long rows, long cols) { DISPATCH(softmax_rows, x, rows, cols); }
+void gni_softmax_backward_rows(float *d, const float *p, long rows, long cols) {
+    DISPATCH(softmax_backward_rows, d, p, rows, cols);
 }

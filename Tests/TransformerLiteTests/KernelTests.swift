@@ -11,6 +11,16 @@ final class KernelTests: XCTestCase {
     let fwdTol = 1e-5
     let gradTol = 1e-4
 
+    /// Runs `body` with the baseline C kernels, then with the ones chosen for this CPU (x86-64-v3
+    /// where it has AVX2 and FMA), so that both builds of `CKernels` are checked.
+    func forEachKernelSet(_ body: (String) -> Void) {
+        let was = gni_use_baseline(1)
+        body("baseline")
+        gni_use_baseline(0)
+        body(ElementwiseKernels.instructionSet)
+        gni_use_baseline(was)
+    }
+
     func maxAbsDiff(_ a: [Float], _ b: [Double], file: StaticString = #filePath, line: UInt = #line) -> Double {
         XCTAssertEqual(a.count, b.count, "compared arrays differ in length", file: file, line: line)
         return zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
@@ -58,26 +68,34 @@ final class KernelTests: XCTestCase {
     }
 
     func testGELUForwardAndBackward() {
+        forEachKernelSet { set in checkGELU(set) }
+    }
+
+    func checkGELU(_ set: String) {
         var rng = TestRNG(seed: 3)
         // Cover the tails and the origin as well as random points.
         let x = rng.array(40, scale: 4) + [-8, -3, -1e-3, 0, 1e-3, 3, 8]
         var y = [Float](repeating: 0, count: x.count)
         GELU.forward(out: &y, input: x.floats, count: x.count)
-        XCTAssertLessThan(maxAbsDiff(y, Ref.gelu(x)), fwdTol)
+        XCTAssertLessThan(maxAbsDiff(y, Ref.gelu(x)), fwdTol, set)
         let r = rng.array(x.count)
         var dX = [Float](repeating: 7, count: x.count)  // overwritten, not accumulated into
         GELU.backward(dInput: &dX, input: x.floats, dOut: r.floats, count: x.count)
         let fd = Ref.finiteDifference({ self.dot(r, Ref.gelu($0)) }, at: x, indices: Array(x.indices))
-        XCTAssertLessThan(Ref.normalizedError(dX.doubles, fd), gradTol)
+        XCTAssertLessThan(Ref.normalizedError(dX.doubles, fd), gradTol, set)
         // In place (dInput aliasing dOut), as the encoder's backward runs it: the same values.
         var inPlace = r.floats
         inPlace.withUnsafeMutableBufferPointer { d in
             GELU.backward(dInput: d.baseAddress!, input: x.floats, dOut: d.baseAddress!, count: x.count)
         }
-        XCTAssertEqual(inPlace, dX)
+        XCTAssertEqual(inPlace, dX, set)
     }
 
     func testExponentialKernelAgainstDouble() {
+        forEachKernelSet { set in checkExponential(set) }
+    }
+
+    func checkExponential(_ set: String) {
         // A grid over the range softmax and GELU use, plus a tail of 5 (not a multiple of 8).
         let x = stride(from: -80.0, through: 20.0, by: 0.37).map { $0 } + [0, -1e-6, 1e-6, 1, -1]
         var y = [Float](repeating: 0, count: x.count)
@@ -87,7 +105,7 @@ final class KernelTests: XCTestCase {
             let want = Foundation.exp(Double(xi))  // of the float input: only the kernel's error
             worst = max(worst, abs(Double(yi) - want) / want)
         }
-        XCTAssertLessThan(worst, 2e-7, "exp kernel relative error")
+        XCTAssertLessThan(worst, 2e-7, "exp kernel relative error, \(set)")
         // Clamped far out; a NaN stays a NaN.
         var far = [Float](repeating: 1, count: 3)
         gni_exp(&far, [-1000, 1000, .nan], 3)
@@ -95,10 +113,14 @@ final class KernelTests: XCTestCase {
         XCTAssertGreaterThan(far[0], 0)
         let top = Foundation.exp(Double(Float(88.3)))
         XCTAssertEqual(Double(far[1]) / top, 1, accuracy: 2e-7)
-        XCTAssertTrue(far[2].isNaN)
+        XCTAssertTrue(far[2].isNaN, set)
     }
 
     func testSoftmaxRowsForwardAndBackwardAgainstDouble() {
+        forEachKernelSet { set in checkSoftmax(set) }
+    }
+
+    func checkSoftmax(_ set: String) {
         var rng = TestRNG(seed: 9)
         for cols in [1, 7, 8, 9, 33] {
             let rows = 3
@@ -114,21 +136,53 @@ final class KernelTests: XCTestCase {
                     return e.map { $0 / s }
                 }
             }
-            XCTAssertLessThan(maxAbsDiff(p, ref(x)), 1e-6, "softmax, \(cols) columns")
+            XCTAssertLessThan(maxAbsDiff(p, ref(x)), 1e-6, "softmax, \(cols) columns, \(set)")
             let r = rng.array(rows * cols)
             var d = r.floats
             Attention.softmaxBackwardRows(&d, probs: p, rows: rows, cols: cols)
             let fd = Ref.finiteDifference({ self.dot(r, ref($0)) }, at: x, indices: Array(x.indices))
-            XCTAssertLessThan(Ref.normalizedError(d.doubles, fd), gradTol, "softmax backward, \(cols) columns")
+            XCTAssertLessThan(Ref.normalizedError(d.doubles, fd), gradTol, "softmax backward, \(cols) columns, \(set)")
         }
         // A NaN anywhere in a row makes the whole row NaN, and leaves the other rows alone.
         var withNaN: [Float] = [1, .nan, 3, 0.5, 0.25, 2]
         Attention.softmaxRows(&withNaN, rows: 2, cols: 3)
-        XCTAssertTrue(withNaN[0..<3].allSatisfy(\.isNaN))
-        XCTAssertFalse(withNaN[3..<6].contains(where: \.isNaN))
+        XCTAssertTrue(withNaN[0..<3].allSatisfy(\.isNaN), set)
+        XCTAssertFalse(withNaN[3..<6].contains(where: \.isNaN), set)
     }
 
     func testElementwiseKernelsDoNotDependOnTheSplit() {
+        forEachKernelSet { set in checkSplit(set) }
+    }
+
+    func testBothKernelSetsAgree() {
+        var rng = TestRNG(seed: 11)
+        let x = rng.array(4099, scale: 5).floats, r = rng.array(4099).floats
+        func run() -> (gelu: [Float], grad: [Float], softmax: [Float]) {
+            var y = [Float](repeating: 0, count: x.count), d = y
+            GELU.forward(out: &y, input: x, count: x.count)
+            GELU.backward(dInput: &d, input: x, dOut: r, count: x.count)
+            var p = Array(x[0..<(37 * 100)])
+            Attention.softmaxRows(&p, rows: 37, cols: 100)
+            return (y, d, p)
+        }
+        let was = gni_use_baseline(1)
+        let base = run()
+        gni_use_baseline(0)
+        let chosen = run()
+        gni_use_baseline(was)
+        if ElementwiseKernels.instructionSet != "baseline" {
+            // Both sets really ran: FMA rounds some elements differently.
+            XCTAssertNotEqual(base.gelu, chosen.gelu, "the baseline switch had no effect")
+        }
+        // Rounding differs (FMA), not more: relative to O(1) values.
+        for (a, b, what) in [(base.gelu, chosen.gelu, "gelu"), (base.grad, chosen.grad, "gelu'"),
+                             (base.softmax, chosen.softmax, "softmax")] {
+            let worst = zip(a, b).map { abs($0 - $1) / max(1, abs($0)) }.max()!
+            XCTAssertLessThan(worst, 1e-6, "\(what): baseline vs \(ElementwiseKernels.instructionSet)")
+        }
+    }
+
+    func checkSplit(_ set: String) {
         // The encoder splits GELU's range among workers at arbitrary points: an element must come
         // out the same whether it sits in a full block of eight or in a padded tail.
         var rng = TestRNG(seed: 10)
@@ -146,8 +200,8 @@ final class KernelTests: XCTestCase {
                 }
             } }
         } }
-        XCTAssertEqual(split, whole)
-        XCTAssertEqual(dSplit, dWhole)
+        XCTAssertEqual(split, whole, set)
+        XCTAssertEqual(dSplit, dWhole, set)
     }
 
     func testAttentionForwardAndBackwardOnPackedSequences() {

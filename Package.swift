@@ -15,8 +15,8 @@ let package = Package(
     targets: [
         // OpenBLAS (cblas) and LAPACKE, reached only through TransformerLite/BLAS.swift.
         .systemLibrary(name: "CShims", path: "CShims"),
-        // The elementwise kernels (GELU, softmax) in C: one source, an AVX2/FMA and a baseline
-        // clone on x86-64, picked when the program loads.
+        // The elementwise kernels (GELU, softmax) in C: one body built twice, for AVX2/FMA and the baseline
+        // on x86-64, chosen when the program loads.
         .target(
             name: "CKernels",
             path: "Sources/CKernels"),

@@ -7,7 +7,7 @@
 typedef float v8f __attribute__((vector_size(32)));
 typedef int v8i __attribute__((vector_size(32)));
 
-// The helpers are macros, not functions: the baseline clone may not pass 32-byte vectors by
+// The helpers are macros, not functions: the baseline build may not pass 32-byte vectors by
 // value (that would change the ABI without AVX), even to inlined functions.
 #define SPLAT(v) ((v8f){(v), (v), (v), (v), (v), (v), (v), (v)})
 #define LOAD8(p) ({ v8f v_; memcpy(&v_, (p), sizeof v_); v_; })

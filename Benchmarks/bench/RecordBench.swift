@@ -80,41 +80,53 @@ struct RecordBench {
             + shapes.map { ($0.map(String.init).joined(separator: "/"), $0) }
         var server = startTorch()
         var rows: [Row] = []
-        for threads in threadCounts {
-            let scorer = RecordGradient(retriever: retriever)
-            for c in cases {
-                // The roofline right beside the figure: OpenBLAS's own threads, then the engine's workers.
+        // One engine per thread count, so each keeps its own workspace.
+        let scorers = threadCounts.map { _ in RecordGradient(retriever: retriever) }
+        for c in cases {
+            // Every thread count's repetitions of this record alternate round by round (1 thread,
+            // PyTorch, 2 threads, PyTorch, 1 thread, …), so that a change in the machine's load hits
+            // all of them alike, and each round gives a 2-thread/1-thread ratio of its own.
+            note("bench: record \(c.name), \(threadCounts.map(String.init).joined(separator: "/")) thread(s) alternating\(server == nil ? "" : ", interleaved with PyTorch")…")
+            let ids = recordIds(c.lengths)
+            var caseRows: [Row] = threadCounts.map { threads in
+                // The roofline right beside the figure: OpenBLAS's own threads.
                 BLAS.setLibraryThreads(threads)
-                let roof = forward.roofline(tokens: forward.tokensPerBatch).aggregate
-                BLAS.setThreads(threads)
-                note("bench: record \(c.name), \(threads) thread(s)\(server == nil ? "" : ", interleaved with PyTorch")…")
-                let ids = recordIds(c.lengths)
-                var row = Row(threads: threads, name: c.name, lengths: c.lengths, roofline: roof)
-                let one = { scorer.compute(query: ids[0], positive: ids[1], negatives: Array(ids[2...])) }
-                for _ in 0..<2 { _ = one() }
-                if server?.record(threads: threads, lengths: c.lengths, warmup: 2) == nil, server != nil {
-                    note("bench: PyTorch stopped answering: comparison skipped from here")
-                    server = nil
-                }
-                for _ in 0..<reps {
+                return Row(threads: threads, name: c.name, lengths: c.lengths,
+                           roofline: forward.roofline(tokens: forward.tokensPerBatch).aggregate)
+            }
+            for round in -2..<reps {  // two untimed rounds first
+                for (k, threads) in threadCounts.enumerated() {
+                    BLAS.setThreads(threads)
                     let t0 = now()
-                    let r = one()
-                    row.engine.append(now() - t0)
-                    row.loss = r.loss
-                    row.norm = r.gradNorm
-                    guard let s = server else { continue }
-                    guard let pt = s.record(threads: threads, lengths: c.lengths, warmup: 0) else {
-                        note("bench: PyTorch stopped answering: comparison skipped from here")
-                        server = nil
+                    let r = scorers[k].compute(query: ids[0], positive: ids[1], negatives: Array(ids[2...]))
+                    let t = now() - t0
+                    guard server != nil else {
+                        if round >= 0 { caseRows[k].engine.append(t) }
+                        caseRows[k].loss = r.loss
+                        caseRows[k].norm = r.gradNorm
                         continue
                     }
-                    row.torch.append(pt.seconds)
-                    row.torchNorm = pt.gradNorm
+                    guard let pt = server!.record(threads: threads, lengths: c.lengths, warmup: 0) else {
+                        note("bench: PyTorch stopped answering: comparison skipped from here")
+                        server = nil
+                        for i in caseRows.indices { caseRows[i].torch = [] }
+                        if round >= 0 { caseRows[k].engine.append(t) }
+                        continue
+                    }
+                    if round >= 0 {
+                        caseRows[k].engine.append(t)
+                        caseRows[k].torch.append(pt.seconds)
+                    }
+                    caseRows[k].loss = r.loss
+                    caseRows[k].norm = r.gradNorm
+                    caseRows[k].torchNorm = pt.gradNorm
                 }
-                if row.torch.count != row.engine.count { row.torch = [] }
-                rows.append(row)
             }
+            for i in caseRows.indices where caseRows[i].torch.count != caseRows[i].engine.count { caseRows[i].torch = [] }
+            rows += caseRows
         }
+        BLAS.setThreads(threadCounts.max() ?? 1)
+        rows.sort { $0.threads < $1.threads }  // stable: the cases keep their order within a thread count
         server?.stop()
         // Contended: the 2-thread roofline beside a figure is below 1.6× the 1-thread one beside the same record.
         let oneThread = Dictionary(rows.filter { $0.threads == 1 }.map { ($0.name, $0.roofline) }, uniquingKeysWith: { a, _ in a })
@@ -157,9 +169,10 @@ struct RecordBench {
         print("## GradNormIR record: forward + InfoNCE + backward + gradient norm (query, positive, 4 negatives)")
         print("")
         print("FLOPs = 3 × forward on the real tokens (analytic); the roofline is OpenBLAS's sgemm on the encoder's")
-        print("shapes, measured at the same thread count just before each record's repetitions. The engine and")
-        print("PyTorch alternate record by record (A B A B …, \(reps) pairs after 2 warm-ups each, same records, the")
-        print("other process idle meanwhile); the speed-up is the median of the per-pair ratios, with their range.")
+        print("shapes, measured at each thread count just before the record's repetitions. Per record, \(reps) rounds")
+        print("after 2 untimed ones: in each, the engine and PyTorch alternate (A B A B …, same records, the other")
+        print("process idle meanwhile) at every thread count in turn; the speed-up is the median of the per-pair")
+        print("ratios, with their range.")
         print("Fixed-length records (6×T) are the same work for both; variable-length records are run by PyTorch")
         print("padded to their longest sequence with a key mask (as the authors' code does), by the engine packed")
         print("without padding.")
@@ -172,17 +185,20 @@ struct RecordBench {
         print(table.render())
         let scaling = scalingRows(rows)
         if !scaling.isEmpty {
-            var t = MarkdownTable(["record", "engine 2-thread / 1-thread speed-up", "sgemm 2-thread / 1-thread (rooflines beside)",
-                                   "engine's share of the sgemm's speed-up"])
+            var t = MarkdownTable(["record", "engine 2-thread / 1-thread speed-up (median of rounds)", "round range",
+                                   "sgemm 2-thread / 1-thread (rooflines beside)", "engine's share of the sgemm's speed-up"])
             for r in scaling {
-                t.add([r.name, fmt(r.engine, 2) + "×", fmt(r.sgemm, 2) + "×", fmt(100 * r.engine / r.sgemm) + "%"])
+                t.add([r.name, fmt(r.engine, 2) + "×", fmt(r.range.0, 2) + "–" + fmt(r.range.1, 2), fmt(r.sgemm, 2) + "×",
+                       fmt(100 * r.engine / r.sgemm) + "%"])
                 if let i = json.firstIndex(where: { ($0["record"] as? String) == r.name && ($0["threads"] as? Int) == 2 }) {
                     json[i]["speedup_vs_1_thread"] = r.engine
+                    json[i]["speedup_vs_1_thread_range"] = [r.range.0, r.range.1]
                     json[i]["roofline_speedup_vs_1_thread"] = r.sgemm
                 }
             }
             print("")
-            print("Two workers against one on the same record (medians), beside the sgemm's own 2-thread gain:")
+            print("Two workers against one on the same record (the two alternate round by round), beside the sgemm's")
+            print("own 2-thread gain:")
             print("")
             print(t.render())
         }
@@ -191,12 +207,14 @@ struct RecordBench {
 }
 
 extension RecordBench {
-    /// Per record measured at 1 and 2 threads: the engine's speed-up from the second worker and the
-    /// sgemm roofline's (each roofline measured beside its row).
-    func scalingRows(_ rows: [Row]) -> [(name: String, engine: Double, sgemm: Double)] {
+    /// Per record measured at 1 and 2 threads: the engine's speed-up from the second worker — the
+    /// median and range of the per-round ratios (the two alternate round by round) — and the sgemm
+    /// roofline's (both rooflines measured just before the record's rounds).
+    func scalingRows(_ rows: [Row]) -> [(name: String, engine: Double, range: (Double, Double), sgemm: Double)] {
         rows.filter { $0.threads == 2 }.compactMap { two in
             guard let one = rows.first(where: { $0.threads == 1 && $0.name == two.name }) else { return nil }
-            return (two.name, one.seconds / two.seconds, two.roofline / one.roofline)
+            let ratios = zip(one.engine, two.engine).map { $0 / $1 }
+            return (two.name, median(ratios), (ratios.min()!, ratios.max()!), two.roofline / one.roofline)
         }
     }
 }

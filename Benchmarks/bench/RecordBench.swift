@@ -100,33 +100,25 @@ struct RecordBench {
                     let t0 = now()
                     let r = scorers[k].compute(query: ids[0], positive: ids[1], negatives: Array(ids[2...]))
                     let t = now() - t0
-                    guard server != nil else {
-                        if round >= 0 { caseRows[k].engine.append(t) }
-                        caseRows[k].loss = r.loss
-                        caseRows[k].norm = r.gradNorm
-                        continue
-                    }
-                    guard let pt = server!.record(threads: threads, lengths: c.lengths, warmup: 0) else {
-                        note("bench: PyTorch stopped answering: comparison skipped from here")
-                        server = nil
-                        for i in caseRows.indices { caseRows[i].torch = [] }
-                        if round >= 0 { caseRows[k].engine.append(t) }
-                        continue
-                    }
-                    if round >= 0 {
-                        caseRows[k].engine.append(t)
-                        caseRows[k].torch.append(pt.seconds)
-                    }
+                    if round >= 0 { caseRows[k].engine.append(t) }
                     caseRows[k].loss = r.loss
                     caseRows[k].norm = r.gradNorm
+                    guard let s = server else { continue }
+                    guard let pt = s.record(threads: threads, lengths: c.lengths, warmup: 0) else {
+                        note("bench: PyTorch stopped answering: comparison skipped from here")
+                        server = nil
+                        continue
+                    }
+                    if round >= 0 { caseRows[k].torch.append(pt.seconds) }
                     caseRows[k].torchNorm = pt.gradNorm
                 }
             }
+            // A row whose PyTorch pairs are incomplete (the script stopped) shows no comparison.
             for i in caseRows.indices where caseRows[i].torch.count != caseRows[i].engine.count { caseRows[i].torch = [] }
             rows += caseRows
         }
         BLAS.setThreads(threadCounts.max() ?? 1)
-        rows.sort { $0.threads < $1.threads }  // stable: the cases keep their order within a thread count
+        rows = threadCounts.flatMap { t in rows.filter { $0.threads == t } }  // by thread count, then case
         server?.stop()
         // Contended: the 2-thread roofline beside a figure is below 1.6× the 1-thread one beside the same record.
         let oneThread = Dictionary(rows.filter { $0.threads == 1 }.map { ($0.name, $0.roofline) }, uniquingKeysWith: { a, _ in a })

@@ -69,7 +69,7 @@ typedef int v8i __attribute__((vector_size(32)));
 #define GELU_GRAD8(x) ({ v8f g_ = (x); NORMAL_CDF8(g_) + g_ * 0.39894228040143268f * EXP8(-0.5f * g_ * g_); })
 
 #if defined(__x86_64__)
-// x86-64-v3: AVX2 and FMA (every x86-64 CPU since about 2015), used when the CPU has them.
+// x86-64-v3 (AVX2 and FMA, among others), used when the CPU has AVX2 and FMA.
 #define GNI_ATTR __attribute__((target("arch=x86-64-v3")))
 #define GNI_NAME(f) f##_v3
 #include "kernels_body.h"
@@ -83,23 +83,26 @@ typedef int v8i __attribute__((vector_size(32)));
 #undef GNI_ATTR
 #undef GNI_NAME
 
+/// Whether this CPU runs the x86-64-v3 kernels (they need AVX2 and FMA).
+static int cpuHasV3(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
 /// 1 when the x86-64-v3 kernels run: decided once, when the library loads.
 static int useV3 = 0;
 
-__attribute__((constructor)) static void chooseKernels(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    useV3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-}
+__attribute__((constructor)) static void chooseKernels(void) { useV3 = cpuHasV3(); }
 
 const char *gni_kernel_set(void) { return useV3 ? "x86-64-v3 (AVX2, FMA)" : "baseline"; }
 
 int gni_use_baseline(int on) {
     int was = !useV3;
-#if defined(__x86_64__)
-    useV3 = on ? 0 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
-#endif
+    useV3 = on ? 0 : cpuHasV3();
     return was;
 }
 

@@ -11,14 +11,17 @@ final class KernelTests: XCTestCase {
     let fwdTol = 1e-5
     let gradTol = 1e-4
 
-    /// Runs `body` with the baseline C kernels, then with the ones chosen for this CPU (x86-64-v3
-    /// where it has AVX2 and FMA), so that both builds of `CKernels` are checked.
+    /// Runs `body` with the baseline C kernels (`baseline` true) or with the ones chosen for this
+    /// CPU (x86-64-v3 where it has AVX2 and FMA), passing the set's name; restores the choice after.
+    func withKernelSet<R>(baseline: Bool, _ body: (String) -> R) -> R {
+        let was = gni_use_baseline(baseline ? 1 : 0)
+        defer { gni_use_baseline(was) }
+        return body(ElementwiseKernels.instructionSet)
+    }
+
+    /// Runs `body` under both kernel sets, so that both builds of `CKernels` are checked.
     func forEachKernelSet(_ body: (String) -> Void) {
-        let was = gni_use_baseline(1)
-        body("baseline")
-        gni_use_baseline(0)
-        body(ElementwiseKernels.instructionSet)
-        gni_use_baseline(was)
+        for baseline in [true, false] { withKernelSet(baseline: baseline, body) }
     }
 
     func maxAbsDiff(_ a: [Float], _ b: [Double], file: StaticString = #filePath, line: UInt = #line) -> Double {
@@ -165,12 +168,10 @@ final class KernelTests: XCTestCase {
             Attention.softmaxRows(&p, rows: 37, cols: 100)
             return (y, d, p)
         }
-        let was = gni_use_baseline(1)
-        let base = run()
-        gni_use_baseline(0)
-        let chosen = run()
-        gni_use_baseline(was)
-        if ElementwiseKernels.instructionSet != "baseline" {
+        let (baseSet, base) = withKernelSet(baseline: true) { ($0, run()) }
+        let (chosenSet, chosen) = withKernelSet(baseline: false) { ($0, run()) }
+        XCTAssertEqual(baseSet, "baseline", "the switch to the baseline kernels")
+        if chosenSet != baseSet {
             // Both sets really ran: FMA rounds some elements differently.
             XCTAssertNotEqual(base.gelu, chosen.gelu, "the baseline switch had no effect")
         }
@@ -178,7 +179,7 @@ final class KernelTests: XCTestCase {
         for (a, b, what) in [(base.gelu, chosen.gelu, "gelu"), (base.grad, chosen.grad, "gelu'"),
                              (base.softmax, chosen.softmax, "softmax")] {
             let worst = zip(a, b).map { abs($0 - $1) / max(1, abs($0)) }.max()!
-            XCTAssertLessThan(worst, 1e-6, "\(what): baseline vs \(ElementwiseKernels.instructionSet)")
+            XCTAssertLessThan(worst, 1e-6, "\(what): \(baseSet) vs \(chosenSet)")
         }
     }
 
